@@ -1,0 +1,71 @@
+# lipnb: two commands do everything on a fresh clone.
+#   make reproduce   execute the stale notebooks, write results/ and the rendered .ipynb
+#   make test        run the test suite (unit tests + notebook smoke runs)
+# Both create .venv first when it is missing or stale.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PROFILE ?= quick
+
+# TensorFlow build: the CUDA one where nvidia-smi works, else the CPU one.
+# Override with `make TF_PACKAGE=... <target>`; the version comes from constraints.txt.
+ifeq ($(shell nvidia-smi >/dev/null 2>&1 && echo gpu),gpu)
+TF_PACKAGE ?= tensorflow[and-cuda]
+else
+TF_PACKAGE ?= tensorflow-cpu
+endif
+
+# Keep Jupyter, IPython, Keras and matplotlib state out of the home folder.
+STATE := $(CURDIR)/build/state
+export JUPYTER_DATA_DIR := $(STATE)/jupyter-data
+export JUPYTER_CONFIG_DIR := $(STATE)/jupyter-config
+export JUPYTER_RUNTIME_DIR := $(STATE)/jupyter-runtime
+export IPYTHONDIR := $(STATE)/ipython
+export KERAS_HOME := $(STATE)/keras
+export MPLCONFIGDIR := $(STATE)/matplotlib
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONHASHSEED := 0
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+# The stamp records what the venv was built from; any change rebuilds it.
+STAMP := $(VENV)/.lipnb-stamp
+STAMP_WANT := $(TF_PACKAGE) $(shell cat requirements.txt constraints.txt pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+ifneq ($(shell cat $(STAMP) 2>/dev/null),$(STAMP_WANT))
+.PHONY: $(STAMP)
+endif
+
+.PHONY: help venv reproduce test bench clean
+
+help:
+	@echo "make reproduce [PROFILE=quick|smoke|full]   execute stale notebooks, write results/"
+	@echo "make test                                   run the tests"
+	@echo "make bench                                  run the benchmarks, update the README tables"
+
+venv: $(STAMP)
+
+$(STAMP):
+	@echo "== setting up $(VENV) with $(TF_PACKAGE)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt -r requirements.txt "$(TF_PACKAGE)"
+	$(PY) -m pip install -q --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name lipnb --display-name "Python (lipnb)" >/dev/null
+	@echo "$(STAMP_WANT)" > $(STAMP)
+
+reproduce: $(STAMP)
+	@mkdir -p $(STATE)
+	$(PY) tools/reproduce.py --profile $(PROFILE)
+
+test: $(STAMP)
+	@mkdir -p $(STATE)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	@mkdir -p $(STATE)
+	$(PY) benchmarks/bench_foundation.py
+
+clean:
+	rm -rf build

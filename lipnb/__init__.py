@@ -1,0 +1,53 @@
+"""lipnb: Lipschitz constraints in deep learning, derived, measured and shown.
+
+A companion to Su Jianlin's 2018 article on Lipschitz constraints (kexue.fm/archives/6051).
+"""
+
+from lipnb.attacks import fgsm, loss_input_gradient, pgd, random_perturbation
+from lipnb.bounds import (
+    ACTIVATION_LIPSCHITZ,
+    activation_lipschitz,
+    finite_difference_ratios,
+    jacobian_spectral_norms,
+    lipschitz_lower_bound,
+    lipschitz_upper_bound,
+)
+from lipnb.data import load_digits_split
+from lipnb.models import accuracy, digits_mlp, fit_classifier
+from lipnb.norms import (
+    PowerIterationResult,
+    as_matrix,
+    frobenius_norm,
+    power_iteration,
+    spectral_norm,
+)
+from lipnb.plotting import use_style
+from lipnb.repro import NotebookRun, seed_everything, start_notebook
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATION_LIPSCHITZ",
+    "NotebookRun",
+    "PowerIterationResult",
+    "accuracy",
+    "activation_lipschitz",
+    "fgsm",
+    "fit_classifier",
+    "loss_input_gradient",
+    "pgd",
+    "random_perturbation",
+    "as_matrix",
+    "digits_mlp",
+    "finite_difference_ratios",
+    "frobenius_norm",
+    "jacobian_spectral_norms",
+    "lipschitz_lower_bound",
+    "lipschitz_upper_bound",
+    "load_digits_split",
+    "power_iteration",
+    "seed_everything",
+    "spectral_norm",
+    "start_notebook",
+    "use_style",
+]

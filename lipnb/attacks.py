@@ -1,0 +1,72 @@
+"""Input perturbations: random noise and gradient-sign (FGSM) or PGD steps."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+__all__ = ["random_perturbation", "loss_input_gradient", "fgsm", "pgd"]
+
+
+def _check_epsilon(epsilon) -> float:
+    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon >= 0:
+        raise ValueError(f"epsilon must be a number >= 0, got {epsilon!r}")
+    return float(epsilon)
+
+
+def _flat_norm(a: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(a.reshape(len(a), -1), axis=1).reshape((-1,) + (1,) * (a.ndim - 1))
+
+
+def random_perturbation(x, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """``x + d`` with ``d`` uniform in direction and of l2 norm exactly ``epsilon``."""
+    epsilon = _check_epsilon(epsilon)
+    x = np.asarray(x, dtype=np.float32)
+    d = rng.standard_normal(x.shape).astype(np.float32)
+    return x + epsilon * d / _flat_norm(d)
+
+
+def loss_input_gradient(model, x, y) -> np.ndarray:
+    """Gradient of the cross-entropy (from logits) with respect to the inputs."""
+    import tensorflow as tf
+
+    xt = tf.constant(np.asarray(x, dtype=np.float32))
+    with tf.GradientTape() as tape:
+        tape.watch(xt)
+        logits = model(xt, training=False)
+        loss = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
+    return tape.gradient(loss, xt).numpy()
+
+
+def fgsm(model, x, y, epsilon: float, norm: str = "l2") -> np.ndarray:
+    """One gradient-sign step that increases the loss (Goodfellow et al. 2015).
+
+    Args:
+        norm: ``"linf"`` adds ``epsilon * sign(g)``; ``"l2"`` rescales ``sign(g)`` to
+            l2 norm ``epsilon``, so it compares with random noise of the same size.
+    """
+    epsilon = _check_epsilon(epsilon)
+    if norm not in ("l2", "linf"):
+        raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
+    x = np.asarray(x, dtype=np.float32)
+    step = np.sign(loss_input_gradient(model, x, y)).astype(np.float32)
+    if norm == "l2":
+        step = step / np.maximum(_flat_norm(step), 1e-12)
+    return x + epsilon * step
+
+
+def pgd(model, x, y, epsilon: float, steps: int = 10, step_size: float | None = None) -> np.ndarray:
+    """Projected gradient ascent on the loss inside the l2 ball of radius ``epsilon``."""
+    epsilon = _check_epsilon(epsilon)
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    step_size = 2.5 * epsilon / steps if step_size is None else float(step_size)
+    x0 = np.asarray(x, dtype=np.float32)
+    xa = x0.copy()
+    for _ in range(int(steps)):
+        g = loss_input_gradient(model, xa, y)
+        xa = xa + step_size * g / np.maximum(_flat_norm(g), 1e-12)
+        d = xa - x0
+        xa = x0 + d * np.minimum(1.0, epsilon / np.maximum(_flat_norm(d), 1e-12))
+    return xa.astype(np.float32)

@@ -1,0 +1,254 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python (lipnb)
+#     language: python
+#     name: lipnb
+# ---
+
+# %% [markdown]
+# # 01 · The Lipschitz constraint
+#
+# *Article section "Lipschitz constraint and generalization", eqs. (1)–(6).*
+#
+# **Claim.** A network is insensitive to input perturbations when it satisfies the
+# L-constraint (article eq. (3)),
+# $\|f(x_1)-f(x_2)\| \le C\,\|x_1-x_2\|$ for all $x_1, x_2$, and for a stack of dense
+# layers a valid $C$ is the product of the weight matrices' spectral norms and the
+# activations' derivative bounds.
+#
+# **Derivation.** Write the network as $f = g_L\circ\cdots\circ g_1$ with
+# $g_l(h) = \phi_l(W_l h + b_l)$. Along the segment $x(t) = x_2 + t(x_1-x_2)$ the
+# fundamental theorem of calculus gives
+#
+# $$f(x_1)-f(x_2) = \int_0^1 J_f\big(x(t)\big)\,(x_1-x_2)\,dt
+# \quad\Rightarrow\quad
+# \frac{\|f(x_1)-f(x_2)\|}{\|x_1-x_2\|} \le \max_{t\in[0,1]} \|J_f(x(t))\|_2 .$$
+#
+# This is the first-order step from article eq. (4) to eq. (5), made exact. By the
+# chain rule $J_f = D_L W_L \cdots D_1 W_1$, where $D_l$ is the diagonal matrix of
+# activation derivatives $\phi_l'$. The operator norm is submultiplicative, and
+# $\|D_l\|_2 = \max_i|\phi_l'| \le c_l$, so
+#
+# $$\|J_f(x)\|_2 \le \prod_l c_l\,\|W_l\|_2 \quad\text{for every } x .$$
+#
+# Each factor $\|W_l\|_2$ is the smallest $C$ of article eq. (6). So three numbers should
+# be ordered for every pair of inputs:
+#
+# $$\underbrace{\frac{\|f(x_1)-f(x_2)\|}{\|x_1-x_2\|}}_{\text{finite difference}}
+# \;\le\; \underbrace{\max_{\text{found}}\|J_f\|_2}_{\text{largest gradient norm}}
+# \;\le\; \underbrace{\prod_l c_l\|W_l\|_2}_{\text{upper bound}} .$$
+#
+# We check this on a small MLP trained on scikit-learn's 8×8 digits, with $f$ the map
+# from pixels to logits and the Euclidean norm on both sides.
+
+# %% tags=["parameters"]
+profile = "quick"
+seed = 0
+
+# %%
+import lipnb
+import matplotlib.pyplot as plt
+import numpy as np
+
+run = lipnb.start_notebook("01_lipschitz_constraint", globals(), profiles={
+    "smoke": dict(epochs=2, pairs=16, segment_points=6, ascent_steps=5, perturb_points=32),
+    "quick": dict(epochs=40, pairs=200, segment_points=33, ascent_steps=150, perturb_points=300),
+    "full": dict(epochs=200, pairs=2000, segment_points=129, ascent_steps=500, perturb_points=450),
+})
+run.size
+
+# %% [markdown]
+# ## The network
+# A 64-64-64-10 relu MLP; the logits are the output $f(x)$.
+
+# %%
+x_train, y_train, x_test, y_test = lipnb.load_digits_split(seed=run.seed)
+model = lipnb.digits_mlp(hidden=(64, 64), activation="relu", seed=run.seed)
+lipnb.fit_classifier(model, x_train, y_train, epochs=run.size.epochs, seed=run.seed)
+test_accuracy = lipnb.accuracy(model, x_test, y_test)
+upper = lipnb.lipschitz_upper_bound(model)
+layer_norms = [lipnb.spectral_norm(layer.kernel) for layer in model.layers]
+print(f"test accuracy {test_accuracy:.3f}; layer spectral norms {np.round(layer_norms, 3)}; "
+      f"upper bound {upper:.2f}")
+
+# %% [markdown]
+# ## Finite differences ≤ largest gradient norm ≤ product of norms
+# For each pair of test images we compute the finite-difference ratio and the Jacobian's
+# spectral norm at evenly spaced points of the segment between them (the mean-value
+# inequality above bounds the ratio by the largest of those). Gradient ascent from the
+# test points (`lipnb.lipschitz_lower_bound`) then searches for larger local slopes.
+
+# %%
+rng = np.random.default_rng(run.seed)
+i1, i2 = rng.choice(len(x_test), size=(2, run.size.pairs))
+keep = i1 != i2
+x1, x2 = x_test[i1[keep]], x_test[i2[keep]]
+ratios = lipnb.finite_difference_ratios(model, x1, x2)
+t = np.linspace(0.0, 1.0, run.size.segment_points, dtype=np.float32)
+segments = x2[:, None, :] + t[None, :, None] * (x1 - x2)[:, None, :]
+segment_jac = lipnb.jacobian_spectral_norms(model, segments.reshape(-1, 64)).reshape(len(x1), -1)
+segment_max = segment_jac.max(axis=1)
+ascent = lipnb.lipschitz_lower_bound(model, x_test[:128], steps=run.size.ascent_steps, seed=run.seed)
+largest_gradient = max(float(segment_max.max()), ascent)
+print(f"largest ratio {ratios.max():.3f}; largest Jacobian norm on segments {segment_max.max():.3f}; "
+      f"after ascent {ascent:.3f}; upper bound {upper:.3f}")
+
+# %%
+fig, ax = plt.subplots()
+bins = np.geomspace(min(ratios.min(), segment_jac.min()) * 0.9, upper * 1.1, 50)
+ax.hist(ratios, bins=bins, alpha=0.6, label="finite-difference ratio per pair")
+ax.hist(segment_jac.ravel(), bins=bins, alpha=0.6, label=r"$\|J_f\|_2$ at segment points")
+ax.axvline(largest_gradient, color="k", ls="--", label="largest gradient norm found")
+ax.axvline(upper, color="C3", label=r"$\prod_l c_l \|W_l\|_2$")
+ax.set(xscale="log", xlabel="local slope (logit change per unit input change)", ylabel="count",
+       title="Every measured slope sits below the product bound")
+ax.legend();
+
+# %%
+# The mean-value inequality holds exactly; the slack covers float32 round-off only.
+pair_ok = ratios <= segment_max * (1 + 1e-3) + 1e-5
+run.claim(
+    "chain-of-bounds",
+    "For every sampled pair, the finite-difference ratio is at most the largest Jacobian "
+    "norm found, which is at most the product of layer spectral norms and activation bounds.",
+    "eqs. (3)-(6)",
+    measured=dict(pairs=int(len(ratios)), pairs_ratio_below_segment_max=int(pair_ok.sum()),
+                  max_ratio=float(ratios.max()), largest_gradient_norm=largest_gradient,
+                  upper_bound=upper, looseness=upper / largest_gradient),
+    holds=bool(pair_ok.all() and ratios.max() <= largest_gradient <= upper),
+    note="the upper bound is loose: see 'looseness' (upper bound / largest slope found)",
+)
+
+# %% [markdown]
+# ## Activation derivative bounds
+# The constants $c_l$: $\sup|\mathrm{relu}'| = 1$, $\sup|\tanh'| = \sup(1-\tanh^2) = 1$ at
+# 0, and $\sup|\sigma'| = \sup \sigma(1-\sigma) = 1/4$ at 0. We take the derivatives by
+# automatic differentiation on a dense grid and compare the maxima with
+# `lipnb.ACTIVATION_LIPSCHITZ`.
+
+# %%
+import keras
+import tensorflow as tf
+
+grid = tf.constant(np.linspace(-8, 8, 160001), dtype=tf.float64)
+derivatives = {}
+for name in ("relu", "tanh", "sigmoid"):
+    with tf.GradientTape() as tape:
+        tape.watch(grid)
+        out = keras.activations.get(name)(grid)
+    derivatives[name] = tape.gradient(out, grid).numpy()
+measured_max = {name: float(np.abs(d).max()) for name, d in derivatives.items()}
+fig, ax = plt.subplots(figsize=(6.4, 3))
+for name, d in derivatives.items():
+    ax.plot(grid.numpy(), d, label=f"{name}': max {measured_max[name]:.4f}")
+ax.set(xlabel="pre-activation z", ylabel=r"$\phi'(z)$", title="Activation derivatives")
+ax.legend();
+
+# %%
+run.claim(
+    "activation-derivative-bounds",
+    "The largest derivatives of relu, tanh and sigmoid are 1, 1 and 1/4.",
+    "eq. (5)",
+    measured=dict(measured_max=measured_max,
+                  table={k: lipnb.activation_lipschitz(k) for k in measured_max}),
+    holds=all(abs(measured_max[k] - lipnb.activation_lipschitz(k)) < 1e-6 for k in measured_max),
+)
+
+# %% [markdown]
+# ## A residual block is Lipschitz, but not 1-Lipschitz
+# For $g(x) = x + \mathrm{relu}(Wx+b)$, $J_g = I + DW$ with $D$ diagonal in $\{0,1\}$, so
+# $\|J_g\|_2 \le 1 + \|W\|_2$. The bound is reached when all units are active and $W$'s
+# top singular vectors coincide (a symmetric positive semi-definite $W$): then
+# $\|I+W\|_2 = 1+\|W\|_2$. We normalize $W$ to $\|W\|_2=1$, so spectral normalization
+# alone would suggest a constant of 1; the block's true constant is up to 2.
+
+# %%
+def residual_block(w, b):
+    inp = keras.Input((w.shape[0],))
+    dense = keras.layers.Dense(w.shape[1], activation="relu")
+    out = keras.layers.Add()([inp, dense(inp)])
+    dense.set_weights([w.astype(np.float32), b.astype(np.float32)])
+    return keras.Model(inp, out)
+
+dim = 32
+g = rng.standard_normal((dim, dim))
+w_cases = {"Gaussian W": g, "symmetric PSD W": g @ g.T}
+residual = {}
+for label, w in w_cases.items():
+    w = w / lipnb.spectral_norm(w)
+    block = residual_block(w, np.full(dim, 0.5))
+    points = rng.standard_normal((256, dim)).astype(np.float32)
+    found = max(float(lipnb.jacobian_spectral_norms(block, points).max()),
+                lipnb.lipschitz_lower_bound(block, points[:64], steps=run.size.ascent_steps))
+    residual[label] = dict(spectral_norm_w=lipnb.spectral_norm(w), largest_slope=found,
+                           bound=1 + lipnb.spectral_norm(w))
+residual
+
+# %%
+run.claim(
+    "residual-block-bound",
+    "A residual block x + relu(Wx+b) has Lipschitz constant at most 1 + |W|_2, and above 1 "
+    "even when |W|_2 = 1.",
+    "section 'Spectral normalization' (caveat on residual blocks)",
+    measured=residual,
+    holds=all(1.0 < r["largest_slope"] <= r["bound"] * (1 + 1e-4) for r in residual.values()),
+)
+
+# %% [markdown]
+# ## Input perturbations against the bound
+# The constraint bounds the damage any perturbation $\delta$ can do:
+# $\|f(x+\delta)-f(x)\| \le C\|\delta\|$. Random directions do far less than the worst
+# case; a gradient-sign step (FGSM, rescaled to the same $\ell_2$ size) aims at the
+# loss's steepest direction and does more. Neither can cross the line $C\|\delta\|$.
+
+# %%
+eps_grid = np.geomspace(0.01, 3.0, 9)
+xs, ys = x_test[: run.size.perturb_points], y_test[: run.size.perturb_points]
+f0 = model.predict(xs, verbose=0)
+change = {"random": [], "FGSM": []}
+for eps in eps_grid:
+    for kind, xp in (("random", lipnb.random_perturbation(xs, eps, rng)),
+                     ("FGSM", lipnb.fgsm(model, xs, ys, eps, norm="l2"))):
+        change[kind].append(np.linalg.norm(model.predict(xp, verbose=0) - f0, axis=1))
+change = {k: np.array(v) for k, v in change.items()}  # (eps, points)
+
+fig, ax = plt.subplots()
+for kind, c in change.items():
+    ax.plot(eps_grid, np.median(c, axis=1), marker="o", label=f"{kind}: median")
+    ax.fill_between(eps_grid, c.min(axis=1), c.max(axis=1), alpha=0.2)
+ax.plot(eps_grid, upper * eps_grid, "C3", label=r"bound $C\,\|\delta\|$")
+ax.set(xscale="log", yscale="log", xlabel=r"perturbation size $\|\delta\|_2$",
+       ylabel=r"logit change $\|f(x+\delta)-f(x)\|_2$", title="Perturbations against the bound")
+ax.legend();
+
+# %%
+worst_fraction = max(float((c / (upper * eps_grid[:, None])).max()) for c in change.values())
+median_gain = np.median(change["FGSM"], axis=1) / np.median(change["random"], axis=1)
+run.claim(
+    "perturbation-within-bound",
+    "No random or gradient-sign perturbation changes the logits by more than C times its size.",
+    "eq. (3)",
+    measured=dict(largest_change_over_bound=worst_fraction, points=len(xs),
+                  eps=eps_grid),
+    holds=worst_fraction <= 1.0,
+)
+run.claim(
+    "gradient-sign-beats-noise",
+    "At every perturbation size, a gradient-sign step changes the logits more than random "
+    "noise of the same l2 size (median over test points).",
+    "eqs. (1)-(2) (adversarial examples)",
+    measured=dict(median_fgsm_over_random=median_gain, eps=eps_grid),
+    holds=bool(np.all(median_gain > 1.0)),
+)
+
+# %% [markdown]
+# ## Verdicts
+
+# %%
+run.finish();

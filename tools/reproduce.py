@@ -1,0 +1,224 @@
+"""Execute the notebooks whose inputs changed, and record their results.
+
+A notebook ``notebooks/NN_name.py`` (jupytext percent format) is up to date when its
+rendered ``.ipynb`` and its ``results/NN_name.json`` both carry the sha256 of the
+current source and of the current ``lipnb`` package. Only stale notebooks execute, so
+on an up-to-date clone this changes no file and returns in seconds.
+
+Outputs of the default profile (``quick``) replace the committed pair; other profiles
+write to ``build/<profile>/``. Every output is written to a temporary file first and
+moved into place only after the notebook succeeded, so a failure or an interrupt leaves
+the previous files intact.
+
+This module imports neither TensorFlow nor lipnb: hashing and bookkeeping stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+PACKAGE = ROOT / "lipnb"
+DEFAULT_PROFILE = "quick"
+PROFILES = ("smoke", "quick", "full")
+KERNEL = "lipnb"
+KERNELSPEC = {"name": KERNEL, "display_name": "Python (lipnb)", "language": "python"}
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def package_hash(package: Path = PACKAGE) -> str:
+    """sha256 over every ``.py`` file of the package (relative path and content)."""
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        if "__pycache__" in path.parts:
+            continue
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def notebook_sources(only: list[str] | None = None) -> list[Path]:
+    sources = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.py"))
+    if only:
+        wanted = set(only)
+        sources = [p for p in sources if p.stem in wanted or p.stem[:2] in wanted]
+        missing = wanted - {p.stem for p in sources} - {p.stem[:2] for p in sources}
+        if missing:
+            raise SystemExit(f"reproduce: no notebook named {', '.join(sorted(missing))}")
+    return sources
+
+
+def output_paths(source: Path, profile: str) -> tuple[Path, Path]:
+    """Where a notebook's rendered .ipynb and results .json go for a profile."""
+    if profile == DEFAULT_PROFILE:
+        return source.with_suffix(".ipynb"), ROOT / "results" / f"{source.stem}.json"
+    base = ROOT / "build" / profile
+    return base / "notebooks" / f"{source.stem}.ipynb", base / "results" / f"{source.stem}.json"
+
+
+def stamp(source: Path, lipnb_sha: str, profile: str) -> dict:
+    return {"source_sha256": sha256_file(source), "lipnb_sha256": lipnb_sha, "profile": profile}
+
+
+def is_up_to_date(source: Path, lipnb_sha: str, profile: str) -> bool:
+    ipynb, results = output_paths(source, profile)
+    if not (ipynb.exists() and results.exists()):
+        return False
+    want = stamp(source, lipnb_sha, profile)
+    try:
+        meta = json.loads(ipynb.read_text())["metadata"].get("lipnb", {})
+        data = json.loads(results.read_text())
+    except (json.JSONDecodeError, KeyError):
+        return False
+    return all(meta.get(k) == v and data.get(k) == v for k, v in want.items())
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _clean_for_commit(nb) -> None:
+    """Drop run-specific metadata (timestamps, durations) from an executed notebook."""
+    nb.metadata.pop("papermill", None)
+    for cell in nb.cells:
+        cell.metadata.pop("papermill", None)
+        cell.metadata.pop("execution", None)
+
+
+def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path) -> None:
+    """Run one notebook with papermill; move its outputs into place on success."""
+    import jupytext
+    import nbformat
+    import papermill
+
+    ipynb, results = output_paths(source, profile)
+    workdir.mkdir(parents=True, exist_ok=True)
+    tmp_in = workdir / f"{source.stem}.input.ipynb"
+    tmp_out = workdir / f"{source.stem}.ipynb"
+    tmp_json = workdir / f"{source.stem}.json"
+    for p in (tmp_out, tmp_json):
+        p.unlink(missing_ok=True)
+
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nbformat.write(nb, tmp_in)
+    params = {} if profile == DEFAULT_PROFILE else {"profile": profile}
+    os.environ["LIPNB_RESULTS_PATH"] = str(tmp_json)
+    try:
+        papermill.execute_notebook(
+            str(tmp_in), str(tmp_out), parameters=params, kernel_name=KERNEL,
+            cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
+        )
+    finally:
+        os.environ.pop("LIPNB_RESULTS_PATH", None)
+    if not tmp_json.exists():
+        raise RuntimeError(f"{source.name} ran but wrote no results (missing run.finish()?)")
+
+    data = json.loads(tmp_json.read_text())
+    want = stamp(source, lipnb_sha, profile)
+    if data.get("profile") != profile:
+        raise RuntimeError(f"{source.name} recorded profile {data.get('profile')!r}, not {profile!r}")
+    ordered = {"notebook": source.stem, "profile": profile, "seed": data["seed"],
+               "source_sha256": want["source_sha256"], "lipnb_sha256": lipnb_sha,
+               "claims": data["claims"]}
+
+    out = nbformat.read(tmp_out, as_version=4)
+    _clean_for_commit(out)
+    out.metadata["lipnb"] = want
+    # Results first, notebook last: an interrupt between the two moves leaves the
+    # notebook's stamp stale, so the next run executes it again.
+    _atomic_write(results, json.dumps(ordered, indent=2) + "\n")
+    _atomic_write(ipynb, nbformat.writes(out) + "\n")
+
+
+def summary_markdown(results_dir: Path, profile: str = DEFAULT_PROFILE) -> str:
+    """The claims table of every results file, as Markdown."""
+    lines = [
+        "# Claims and verdicts",
+        "",
+        "Generated by `make reproduce` from `results/*.json`; do not edit by hand.",
+        "Each verdict is computed in its notebook from the measured values.",
+        "",
+        "| notebook | claim | article | verdict | statement |",
+        "|---|---|---|---|---|",
+    ]
+    total = held = 0
+    for path in sorted(results_dir.glob("[0-9][0-9]_*.json")):
+        data = json.loads(path.read_text())
+        link = f"[{data['notebook']}](../notebooks/{data['notebook']}.ipynb)"
+        for claim in data["claims"]:
+            total += 1
+            held += bool(claim["holds"])
+            verdict = "holds" if claim["holds"] else "**does not hold**"
+            statement = claim["statement"].replace("|", "\\|")
+            if claim.get("note"):
+                statement += f" *{claim['note'].replace('|', chr(92) + '|')}*"
+            lines.append(f"| {link} | `{claim['id']}` | {claim['article']} | {verdict} | {statement} |")
+    lines += ["", f"{held} of {total} claims hold at this scale (profile `{profile}`)."]
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(profile: str) -> Path:
+    results_dir = output_paths(NOTEBOOKS / "00_x.py", profile)[1].parent
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / "SUMMARY.md"
+    text = summary_markdown(results_dir, profile)
+    if not path.exists() or path.read_text() != text:
+        _atomic_write(path, text)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default=DEFAULT_PROFILE)
+    parser.add_argument("--only", nargs="*", help="notebook stems or NN prefixes")
+    parser.add_argument("--force", action="store_true", help="execute even if up to date")
+    args = parser.parse_args(argv)
+    if args.profile not in PROFILES:
+        parser.error(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
+
+    sources = notebook_sources(args.only)
+    lipnb_sha = package_hash()
+    workdir = ROOT / "build" / "tmp" / args.profile
+    t_all = time.perf_counter()
+    ran = 0
+    for i, source in enumerate(sources, 1):
+        tag = f"[{i}/{len(sources)}] {source.stem} ({args.profile})"
+        if not args.force and is_up_to_date(source, lipnb_sha, args.profile):
+            print(f"{tag}: up to date", flush=True)
+            continue
+        t0 = time.perf_counter()
+        print(f"{tag}: executing ...", flush=True)
+        try:
+            execute(source, lipnb_sha, args.profile, workdir)
+        except Exception as exc:  # report which notebook and which cell failed
+            cell = getattr(exc, "exec_count", None)
+            where = f"cell [{cell}]" if cell is not None else "outside a cell"
+            detail = f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', exc)}"
+            print(f"{tag}: FAILED in {where}: {detail}", file=sys.stderr)
+            print(f"  partial output: {workdir / (source.stem + '.ipynb')}; "
+                  "committed files were left unchanged", file=sys.stderr)
+            return 1
+        ran += 1
+        print(f"{tag}: done in {time.perf_counter() - t0:.1f} s", flush=True)
+    summary = write_summary(args.profile)
+    print(f"{ran} of {len(sources)} notebooks executed in {time.perf_counter() - t_all:.1f} s; "
+          f"claims: {summary.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
