@@ -22,6 +22,7 @@ from lipnb.norms import (
     spectral_norm,
 )
 from lipnb.plotting import use_style
+from lipnb.training import l2_penalty, parameter_trajectory
 from lipnb.repro import NotebookRun, seed_everything, start_notebook
 
 __version__ = "0.1.0"
@@ -35,6 +36,7 @@ __all__ = [
     "fgsm",
     "fit_classifier",
     "loss_input_gradient",
+    "parameter_trajectory",
     "pgd",
     "random_perturbation",
     "as_matrix",
@@ -42,6 +44,7 @@ __all__ = [
     "finite_difference_ratios",
     "frobenius_norm",
     "jacobian_spectral_norms",
+    "l2_penalty",
     "lipschitz_lower_bound",
     "lipschitz_upper_bound",
     "load_digits_split",

@@ -194,7 +194,8 @@ def spectral_norm(
     Args:
         w: matrix or kernel (rank >= 2), numpy or TF, float32/float64.
         method: ``"svd"`` (exact, LAPACK) or ``"power"`` (iterate eq. (15) until the
-            relative change of the estimate falls below ``tol``, at most
+            relative change of the estimate, and the remaining error extrapolated from
+            the geometric decay of the changes, fall below ``tol``; at most
             ``max_iterations`` times).
         tol: relative tolerance for ``method="power"``.
         max_iterations: cap for ``method="power"``.
@@ -220,7 +221,7 @@ def spectral_norm(
         raise ValueError(f"tol must be > 0, got {tol!r}")
     max_iterations = _check_positive_int(max_iterations, "max_iterations")
     u = _start_vector(a.shape[0], u0, a.dtype, seed)
-    previous = 0.0
+    previous, previous_change = 0.0, None
     for _ in range(max_iterations):
         v = a.T @ u
         nv = np.linalg.norm(v)
@@ -230,7 +231,12 @@ def spectral_norm(
         wu = a @ v
         sigma = float(np.linalg.norm(wu))  # = u_new^T W v
         u = wu / sigma
-        if abs(sigma - previous) <= tol * sigma:
-            break
-        previous = sigma
+        change = abs(sigma - previous)
+        if change <= tol * sigma:
+            # The change shrinks geometrically by q ~ (s2/s1)^4, so the error left is about
+            # change * q / (1 - q): with a small gap a small change is not yet convergence.
+            q = change / previous_change if previous_change else 0.0
+            if change == 0.0 or (q < 1.0 and change * q / (1.0 - q) <= tol * sigma):
+                break
+        previous, previous_change = sigma, change
     return sigma * scale

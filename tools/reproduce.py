@@ -98,13 +98,17 @@ def _clean_for_commit(nb) -> None:
         cell.metadata.pop("execution", None)
 
 
-def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path) -> None:
-    """Run one notebook with papermill; move its outputs into place on success."""
+def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
+            outputs: tuple[Path, Path] | None = None) -> None:
+    """Run one notebook with papermill; move its outputs into place on success.
+
+    ``outputs`` overrides where the rendered notebook and results go (benchmarks use it).
+    """
     import jupytext
     import nbformat
     import papermill
 
-    ipynb, results = output_paths(source, profile)
+    ipynb, results = outputs or output_paths(source, profile)
     workdir.mkdir(parents=True, exist_ok=True)
     tmp_in = workdir / f"{source.stem}.input.ipynb"
     tmp_out = workdir / f"{source.stem}.ipynb"
@@ -117,12 +121,21 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path) -> None:
     nbformat.write(nb, tmp_in)
     params = {} if profile == DEFAULT_PROFILE else {"profile": profile}
     os.environ["LIPNB_RESULTS_PATH"] = str(tmp_json)
+    # The kernel inherits our stderr; send its TensorFlow chatter to a log file instead.
+    log = open(workdir / f"{source.stem}.kernel.log", "w")
+    saved_stderr = os.dup(2)
+    sys.stderr.flush()
+    os.dup2(log.fileno(), 2)
     try:
         papermill.execute_notebook(
             str(tmp_in), str(tmp_out), parameters=params, kernel_name=KERNEL,
             cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
         )
     finally:
+        sys.stderr.flush()
+        os.dup2(saved_stderr, 2)
+        os.close(saved_stderr)
+        log.close()
         os.environ.pop("LIPNB_RESULTS_PATH", None)
     if not tmp_json.exists():
         raise RuntimeError(f"{source.name} ran but wrote no results (missing run.finish()?)")
@@ -209,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
             where = f"cell [{cell}]" if cell is not None else "outside a cell"
             detail = f"{getattr(exc, 'ename', type(exc).__name__)}: {getattr(exc, 'evalue', exc)}"
             print(f"{tag}: FAILED in {where}: {detail}", file=sys.stderr)
-            print(f"  partial output: {workdir / (source.stem + '.ipynb')}; "
+            print(f"  partial output: {workdir / (source.stem + '.ipynb')}; kernel log: "
+                  f"{workdir / (source.stem + '.kernel.log')}; "
                   "committed files were left unchanged", file=sys.stderr)
             return 1
         ran += 1

@@ -1,0 +1,142 @@
+"""Benchmarks of the foundation: notebook wall times, the no-op reproduce, power iteration.
+
+Writes benchmarks/results/foundation.json and .md and refreshes the README block between
+``<!-- bench:foundation -->`` markers. Timings are medians of repeated runs, measured
+side by side in this one process; quote ratios, not bare numbers, across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import reproduce  # noqa: E402
+
+import lipnb  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results"
+
+
+def median_time(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def bench_notebooks(repeats):
+    rows = {}
+    sha = reproduce.package_hash()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        for source in reproduce.notebook_sources():
+            outputs = (tmp / f"{source.stem}.ipynb", tmp / f"{source.stem}.json")
+            med, times = median_time(
+                lambda: reproduce.execute(source, sha, "quick", tmp / "work", outputs=outputs), repeats)
+            rows[source.stem] = {"median_s": med, "runs_s": times}
+            print(f"{source.stem}: {med:.1f} s", flush=True)
+    return rows
+
+
+def bench_noop_reproduce(repeats):
+    def once():
+        subprocess.run(["make", "-s", "reproduce"], cwd=ROOT, check=True, capture_output=True)
+    med, times = median_time(once, repeats)
+    return {"median_s": med, "runs_s": times}
+
+
+def bench_power_vs_svd(repeats):
+    rng = np.random.default_rng(0)
+    rows = []
+    for shape in ((1024, 1024), (4096, 1024)):
+        gaussian = rng.standard_normal(shape).astype(np.float32)
+        # A "trained-like" kernel: a few strong directions over Gaussian noise.
+        low_rank = (rng.standard_normal((shape[0], 8)) @ np.diag(np.geomspace(40, 10, 8))
+                    @ rng.standard_normal((8, shape[1])) / np.sqrt(shape[0] * shape[1] / 64)).astype(np.float32)
+        for label, w in (("gaussian", gaussian), ("low-rank + noise", low_rank + 0.1 * gaussian)):
+            exact = float(np.linalg.svd(w.astype(np.float64), compute_uv=False)[0])
+            t_svd, _ = median_time(lambda: lipnb.spectral_norm(w, method="svd"), repeats)
+            entry = {"shape": list(shape), "matrix": label, "svd_s": t_svd}
+            for name, fn in (
+                ("power_1_iteration", lambda: lipnb.power_iteration(w, iterations=1).sigma),
+                ("power_20_iterations", lambda: lipnb.power_iteration(w, iterations=20).sigma),
+                ("power_to_tol_1e-6", lambda: lipnb.spectral_norm(w, method="power", tol=1e-6)),
+            ):
+                t, _ = median_time(fn, repeats)
+                entry[name] = {"median_s": t, "svd_over_power": t_svd / t,
+                               "relative_error": abs(fn() - exact) / exact}
+            rows.append(entry)
+            print(f"{shape} {label}: svd {t_svd * 1e3:.0f} ms", flush=True)
+    return rows
+
+
+def markdown(res):
+    nb = res["notebooks"]
+    total = sum(r["median_s"] for r in nb.values())
+    lines = [
+        f"Measured {res['date']} on {res['machine']} (median of {res['repeats_notebooks']} run(s) per "
+        f"notebook, {res['repeats']} for the rest).",
+        "",
+        "| notebook (quick profile) | wall time, s |", "|---|---|",
+    ]
+    lines += [f"| {k} | {v['median_s']:.1f} |" for k, v in nb.items()]
+    lines += [f"| **total** | **{total:.1f}** ({total / 300:.2f} of the 5-minute goal) |", "",
+              f"No-op `make reproduce` on an up-to-date tree: {res['noop']['median_s']:.2f} s "
+              f"({res['noop']['median_s'] / 10:.2f} of the 10 s goal).", "",
+              "| matrix (float32) | SVD, ms | 1 iteration: SVD/power, rel. error | 20 iterations: SVD/power, "
+              "rel. error | to tol 1e-6: SVD/power, rel. error |", "|---|---|---|---|---|"]
+    for r in res["power_vs_svd"]:
+        cells = [f"{r[k]['svd_over_power']:.0f}x, {r[k]['relative_error']:.1e}"
+                 for k in ("power_1_iteration", "power_20_iterations", "power_to_tol_1e-6")]
+        lines.append(f"| {r['shape'][0]}x{r['shape'][1]} {r['matrix']} | {r['svd_s'] * 1e3:.0f} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(block):
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    start, end = "<!-- bench:foundation -->", "<!-- /bench:foundation -->"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(f"{head}{start}\n{block}{end}{tail}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats-notebooks", type=int, default=1)
+    args = parser.parse_args()
+    res = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores, "
+                   f"Python {platform.python_version()}",
+        "repeats": args.repeats, "repeats_notebooks": args.repeats_notebooks,
+    }
+    res["power_vs_svd"] = bench_power_vs_svd(args.repeats)
+    res["noop"] = bench_noop_reproduce(args.repeats)
+    res["notebooks"] = bench_notebooks(args.repeats_notebooks)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "foundation.json").write_text(json.dumps(res, indent=2) + "\n")
+    block = markdown(res)
+    (OUT / "foundation.md").write_text(block)
+    update_readme(block)
+    print(block)
+
+
+if __name__ == "__main__":
+    main()

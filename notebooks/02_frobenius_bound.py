@@ -1,0 +1,238 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python (lipnb)
+#     language: python
+#     name: lipnb
+# ---
+
+# %% [markdown]
+# # 02 · The Frobenius norm bounds the spectral norm
+#
+# *Article section "Matrix norms", eqs. (7)–(10).*
+#
+# **Claim.** The smallest $C$ with $\|Wx\|\le C\|x\|$ is the spectral norm
+# $\|W\|_2 = \max_{x\neq0}\|Wx\|/\|x\|$ (article eqs. (7)–(8)). The Frobenius norm
+# $\|W\|_F = \sqrt{\sum_{ij}w_{ij}^2}$ (eq. (9)) is a cheaper, valid, but looser choice
+# (eq. (10)).
+#
+# **Derivation (Cauchy–Schwarz).** Let $w_i$ be the $i$-th row of $W$. Then
+# $(Wx)_i = \langle w_i, x\rangle$ and $|\langle w_i,x\rangle| \le \|w_i\|\,\|x\|$, so
+#
+# $$\|Wx\|^2 = \sum_i \langle w_i,x\rangle^2 \le \sum_i \|w_i\|^2\,\|x\|^2 = \|W\|_F^2\,\|x\|^2 ,$$
+#
+# which is eq. (10), and taking the maximum over $x$ gives $\|W\|_2\le\|W\|_F$.
+#
+# **How loose.** With the singular values $\sigma_1\ge\dots\ge\sigma_r>0$ ($r$ the rank),
+# $\|W\|_2=\sigma_1$ and $\|W\|_F^2=\sum_i\sigma_i^2$ (both norms are invariant under
+# orthogonal maps). Hence
+#
+# $$\|W\|_2 \;\le\; \|W\|_F \;\le\; \sqrt{r}\,\|W\|_2 .$$
+#
+# The left side is an equality exactly when $r=1$. The right side is an equality exactly
+# when all nonzero singular values are equal, for example for an orthogonal matrix
+# ($\|Q\|_F=\sqrt n$, $\|Q\|_2=1$). The ratio $\|W\|_F/\|W\|_2$ is the square root of the
+# *stable rank* $\sum_i\sigma_i^2/\sigma_1^2$.
+
+# %% tags=["parameters"]
+profile = "quick"
+seed = 0
+
+# %%
+import lipnb
+import matplotlib.pyplot as plt
+import numpy as np
+
+run = lipnb.start_notebook("02_frobenius_bound", globals(), profiles={
+    "smoke": dict(random_matrices=40, sizes=[4, 16, 64], trials=2, epochs=2),
+    "quick": dict(random_matrices=600, sizes=[4, 8, 16, 32, 64, 128, 256, 512], trials=5, epochs=40),
+    "full": dict(random_matrices=5000, sizes=[4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+                 trials=20, epochs=200),
+})
+rng = np.random.default_rng(run.seed)
+
+# %% [markdown]
+# ## The sandwich on many random matrices
+# Shapes from 2 to 64 rows and columns; entries Gaussian, uniform or heavy-tailed
+# (Student t with 2 degrees of freedom); some made low-rank as a product of two thin
+# factors, so the rank varies too.
+
+# %%
+def random_matrix(rng):
+    m, n = rng.integers(2, 65, size=2)
+    kind = rng.choice(["gaussian", "uniform", "student-t", "low-rank"])
+    if kind == "gaussian":
+        return kind, rng.standard_normal((m, n))
+    if kind == "uniform":
+        return kind, rng.uniform(-1, 1, (m, n))
+    if kind == "student-t":
+        return kind, rng.standard_t(2, (m, n))
+    k = rng.integers(1, min(m, n) + 1)
+    return kind, rng.standard_normal((m, k)) @ rng.standard_normal((k, n))
+
+rows = []
+for _ in range(run.size.random_matrices):
+    kind, w = random_matrix(rng)
+    rows.append((kind, lipnb.frobenius_norm(w) / lipnb.spectral_norm(w), np.linalg.matrix_rank(w)))
+kinds = np.array([r[0] for r in rows])
+ratio = np.array([r[1] for r in rows])
+rank = np.array([r[2] for r in rows])
+
+fig, ax = plt.subplots()
+for kind in np.unique(kinds):
+    sel = kinds == kind
+    ax.scatter(np.sqrt(rank[sel]), ratio[sel], s=8, label=kind)
+r_line = np.linspace(1, np.sqrt(rank.max()), 50)
+ax.plot(r_line, r_line, "k--", label=r"$\sqrt{\mathrm{rank}}$ (upper limit)")
+ax.axhline(1.0, color="k", lw=0.8, label="1 (lower limit)")
+ax.set(xlabel=r"$\sqrt{\mathrm{rank}\,W}$", ylabel=r"$\|W\|_F / \|W\|_2$",
+       title="Every matrix lies between the two limits")
+ax.legend();
+
+# %%
+tol = 1e-9
+run.claim(
+    "frobenius-sandwich",
+    "For every sampled matrix, |W|_2 <= |W|_F <= sqrt(rank W) |W|_2.",
+    "eq. (10)",
+    measured=dict(matrices=len(ratio), min_ratio=ratio.min(),
+                  max_ratio_over_sqrt_rank=float((ratio / np.sqrt(rank)).max()),
+                  violations=int(np.sum((ratio < 1 - tol) | (ratio > np.sqrt(rank) * (1 + tol))))),
+    holds=bool(np.all(ratio >= 1 - tol) and np.all(ratio <= np.sqrt(rank) * (1 + tol))),
+)
+
+# %% [markdown]
+# ## The equality cases
+# A rank-one matrix $uv^\top$ has a single singular value, so both norms equal
+# $\|u\|\|v\|$. An orthogonal $Q$ (from a QR factorization) has all singular values 1.
+
+# %%
+equality = {}
+for n in (2, 8, 32, 128):
+    rank_one = np.outer(rng.standard_normal(n), rng.standard_normal(n))
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    equality[n] = dict(
+        rank_one_ratio=lipnb.frobenius_norm(rank_one) / lipnb.spectral_norm(rank_one),
+        orthogonal_ratio_over_sqrt_n=lipnb.frobenius_norm(q) / lipnb.spectral_norm(q) / np.sqrt(n),
+    )
+equality
+
+# %%
+run.claim(
+    "frobenius-equality-cases",
+    "The lower limit is attained by rank-one matrices and the upper limit by orthogonal ones "
+    "(to 1e-12 relative).",
+    "eqs. (9)-(10)",
+    measured=equality,
+    holds=all(abs(e["rank_one_ratio"] - 1) < 1e-12 and abs(e["orthogonal_ratio_over_sqrt_n"] - 1) < 1e-12
+              for e in equality.values()),
+)
+
+# %% [markdown]
+# ## Looseness grows with size: random Gaussian matrices
+# For an $m\times n$ matrix of i.i.d. standard normal entries, $\|W\|_F^2\approx mn$ and,
+# for large sizes, $\|W\|_2\approx\sqrt m+\sqrt n$ (the edge of the Marchenko–Pastur law).
+# So the Frobenius bound overshoots by about
+#
+# $$\frac{\|W\|_F}{\|W\|_2}\approx\frac{\sqrt{mn}}{\sqrt m+\sqrt n}
+# \;=\;\frac{\sqrt n}{2}\ \text{for square matrices.}$$
+#
+# A layer with 512 units would have its Lipschitz bound overestimated about elevenfold.
+
+# %%
+def gaussian_looseness(m, n, trials):
+    r = [lipnb.frobenius_norm(w) / lipnb.spectral_norm(w)
+         for w in rng.standard_normal((trials, m, n))]
+    return np.mean(r), np.std(r)
+
+sizes = np.array(run.size.sizes)
+shapes = {"square n x n": lambda n: (n, n), "tall 4n x n": lambda n: (4 * n, n)}
+looseness = {}
+for label, shape in shapes.items():
+    measured = np.array([gaussian_looseness(*shape(n), run.size.trials) for n in sizes])
+    theory = np.array([np.sqrt(m * k) / (np.sqrt(m) + np.sqrt(k)) for m, k in map(shape, sizes)])
+    looseness[label] = dict(mean=measured[:, 0], std=measured[:, 1], theory=theory)
+
+fig, ax = plt.subplots()
+for i, (label, d) in enumerate(looseness.items()):
+    ax.errorbar(sizes, d["mean"], yerr=d["std"], fmt="o", color=f"C{i}", label=f"{label}: measured")
+    ax.plot(sizes, d["theory"], color=f"C{i}", ls="--", label=f"{label}: theory")
+ax.set(xscale="log", yscale="log", xlabel="n", ylabel=r"$\|W\|_F/\|W\|_2$",
+       title="Frobenius looseness of Gaussian matrices")
+ax.legend();
+
+# %%
+rel_err = {label: np.abs(d["mean"] / d["theory"] - 1) for label, d in looseness.items()}
+run.claim(
+    "gaussian-looseness-theory",
+    "For Gaussian matrices the Frobenius/spectral ratio follows sqrt(mn)/(sqrt m + sqrt n): "
+    "within 5% at the largest size, with the error shrinking as the size grows.",
+    "eq. (10)",
+    measured=dict(sizes=sizes, relative_error=rel_err,
+                  ratio_at_largest={k: d["mean"][-1] for k, d in looseness.items()}),
+    holds=all(e[-1] < 0.05 and e[-1] < e[0] for e in rel_err.values()),
+    note="the formula is asymptotic; small matrices deviate",
+)
+
+# %% [markdown]
+# ## Trained layers
+# Training changes the spectrum: it tends to grow a few directions (the ones the data
+# needs), which raises $\sigma_1$ faster than $\|W\|_F$. We compare the ratio of each
+# layer of the digits MLP at initialization and after training, and the product of
+# per-layer bounds for the whole network.
+
+# %%
+x_train, y_train, x_test, y_test = lipnb.load_digits_split(seed=run.seed)
+model = lipnb.digits_mlp(hidden=(64, 64), seed=run.seed)
+kernels_init = [layer.kernel.numpy() for layer in model.layers]
+lipnb.fit_classifier(model, x_train, y_train, epochs=run.size.epochs, seed=run.seed)
+kernels_trained = [layer.kernel.numpy() for layer in model.layers]
+
+def layer_ratios(kernels):
+    return np.array([lipnb.frobenius_norm(k) / lipnb.spectral_norm(k) for k in kernels])
+
+ratio_init, ratio_trained = layer_ratios(kernels_init), layer_ratios(kernels_trained)
+network_ratio = float(np.prod(ratio_trained))
+names = [layer.name for layer in model.layers]
+fig, ax = plt.subplots(figsize=(6.4, 3))
+xpos = np.arange(len(names))
+ax.bar(xpos - 0.2, ratio_init, 0.4, label="at initialization")
+ax.bar(xpos + 0.2, ratio_trained, 0.4, label="after training")
+ax.set(xticks=xpos, xticklabels=[f"{n}\n{k.shape}" for n, k in zip(names, kernels_init)],
+       ylabel=r"$\|W\|_F/\|W\|_2$", title="Frobenius looseness of the MLP's layers")
+ax.legend()
+print(f"test accuracy {lipnb.accuracy(model, x_test, y_test):.3f}; the network's Frobenius bound "
+      f"is {network_ratio:.1f}x its spectral bound")
+
+# %%
+run.claim(
+    "trained-layers-frobenius-loose",
+    "In the trained MLP every layer's Frobenius norm exceeds its spectral norm by more than 1.5x, "
+    "so the Frobenius bound overstates the network's Lipschitz bound by their product.",
+    "eq. (10)",
+    measured=dict(layers=names, ratio_trained=ratio_trained,
+                  network_frobenius_over_spectral_bound=network_ratio),
+    holds=bool(np.all(ratio_trained > 1.5)),
+)
+lowered = ratio_trained < ratio_init
+run.claim(
+    "training-lowers-looseness",
+    "Training lowers the Frobenius/spectral ratio of every layer (fewer dominant directions).",
+    "eq. (10) (our observation, not the article's)",
+    measured=dict(layers=names, ratio_init=ratio_init, ratio_trained=ratio_trained,
+                  layers_lowered=int(lowered.sum())),
+    holds=bool(lowered.all()),
+    note="the output layer has rank at most 10, so there is little spectrum left to concentrate"
+    if not lowered[-1] else "",
+)
+
+# %% [markdown]
+# ## Verdicts
+
+# %%
+run.finish();

@@ -1,0 +1,111 @@
+"""Notebook pairing, staleness, results schema and papermill smoke runs."""
+
+import json
+import os
+
+import jupytext
+import nbformat
+import papermill
+import pytest
+
+import reproduce
+
+SOURCES = reproduce.notebook_sources()
+NAMES = [s.stem for s in SOURCES]
+
+
+def cells(nb):
+    return [(c.cell_type, c.source.strip()) for c in nb.cells
+            if "injected-parameters" not in c.metadata.get("tags", [])]
+
+
+def test_there_are_notebooks():
+    assert len(SOURCES) >= 4
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_pair_inputs_are_identical(source):
+    ipynb = source.with_suffix(".ipynb")
+    assert ipynb.exists(), f"{ipynb.name} is missing: run make reproduce"
+    assert cells(jupytext.read(source)) == cells(jupytext.read(ipynb))
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_one_parameters_cell_of_literals(source):
+    nb = jupytext.read(source)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    names = set()
+    for line in tagged[0].source.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, value = (part.strip() for part in line.split("=", 1))
+            eval(value, {"__builtins__": {}})  # a plain literal
+            names.add(name)
+    assert {"profile", "seed"} <= names
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_committed_outputs_are_not_stale(source):
+    """The rendered notebook and results must come from the committed source and lipnb."""
+    ipynb, results = reproduce.output_paths(source, "quick")
+    want = reproduce.stamp(source, reproduce.package_hash(), "quick")
+    meta = json.loads(ipynb.read_text())["metadata"].get("lipnb", {})
+    data = json.loads(results.read_text())
+    for key, value in want.items():
+        assert meta.get(key) == value, f"{ipynb.name}: {key} is stale; run make reproduce"
+        assert data.get(key) == value, f"{results.name}: {key} is stale; run make reproduce"
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_committed_notebook_has_outputs_and_no_errors(source):
+    raw = json.loads(source.with_suffix(".ipynb").read_text())
+    code = [c for c in raw["cells"] if c["cell_type"] == "code"]
+    assert any(c.get("outputs") for c in code)
+    assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
+
+
+def check_results(data, name, profile):
+    assert data["notebook"] == name and data["profile"] == profile
+    assert isinstance(data["seed"], int) and data["claims"]
+    for claim in data["claims"]:
+        assert {"id", "statement", "article", "measured", "holds"} <= set(claim)
+        assert isinstance(claim["holds"], bool)
+        assert claim["statement"] and claim["article"] and claim["measured"]
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_committed_results_schema(source):
+    data = json.loads(reproduce.output_paths(source, "quick")[1].read_text())
+    check_results(data, source.stem, "quick")
+    assert len({c["id"] for c in data["claims"]}) == len(data["claims"])
+
+
+def execute(source, tmp_path, **parameters):
+    nb = jupytext.read(source)
+    nb.metadata["kernelspec"] = dict(reproduce.KERNELSPEC)
+    inp, out, res = tmp_path / "in.ipynb", tmp_path / "out.ipynb", tmp_path / "results.json"
+    nbformat.write(nb, inp)
+    os.environ["LIPNB_RESULTS_PATH"] = str(res)
+    try:
+        papermill.execute_notebook(str(inp), str(out), parameters=parameters,
+                                   kernel_name=reproduce.KERNEL, cwd=str(reproduce.NOTEBOOKS),
+                                   progress_bar=False)
+    finally:
+        os.environ.pop("LIPNB_RESULTS_PATH")
+    return res
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_smoke_run_writes_boolean_verdicts(source, tmp_path):
+    res = execute(source, tmp_path, profile="smoke")
+    check_results(json.loads(res.read_text()), source.stem, "smoke")
+
+
+@pytest.mark.notebook
+def test_unknown_parameter_and_profile_are_errors(tmp_path):
+    source = SOURCES[0]
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown parameter\\(s\\) epochs"):
+        execute(source, tmp_path, profile="smoke", epochs=3)
+    with pytest.raises(papermill.PapermillExecutionError, match="unknown profile 'huge'"):
+        execute(source, tmp_path, profile="huge")

@@ -1,0 +1,93 @@
+"""The incremental runner: content-hash staleness, atomic outputs, failures that name the cell."""
+
+import json
+
+import pytest
+
+import reproduce
+
+TINY = '''# %% tags=["parameters"]
+profile = "quick"
+seed = 0
+
+# %%
+from lipnb.repro import NotebookRun
+run = NotebookRun("{name}", profile, seed, {{}})
+run.claim("tiny-claim", "One is one.", "eq. (0)", {{"value": {value}}}, {value} == 1)
+run.finish();
+'''
+
+FAILING = '''# %% tags=["parameters"]
+profile = "quick"
+seed = 0
+
+# %%
+x = 1
+
+# %%
+raise RuntimeError("deliberate failure")
+'''
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.setattr(reproduce, "ROOT", tmp_path)
+    monkeypatch.setattr(reproduce, "NOTEBOOKS", tmp_path / "notebooks")
+    return tmp_path
+
+
+@pytest.mark.notebook
+def test_runs_once_then_is_up_to_date(project, capsys):
+    src = project / "notebooks" / "98_tiny.py"
+    src.write_text(TINY.format(name="98_tiny", value=1))
+    assert reproduce.main([]) == 0
+    ipynb, results = project / "notebooks" / "98_tiny.ipynb", project / "results" / "98_tiny.json"
+    data = json.loads(results.read_text())
+    assert data["source_sha256"] == reproduce.sha256_file(src)
+    assert data["claims"][0]["holds"] is True
+    assert json.loads(ipynb.read_text())["metadata"]["lipnb"]["lipnb_sha256"] == reproduce.package_hash()
+    summary = (project / "results" / "SUMMARY.md").read_text()
+    assert "`tiny-claim`" in summary and "1 of 1 claims hold" in summary
+
+    before = {p: p.read_bytes() for p in (ipynb, results, project / "results" / "SUMMARY.md")}
+    mtimes = {p: p.stat().st_mtime_ns for p in before}
+    capsys.readouterr()
+    assert reproduce.main([]) == 0
+    out = capsys.readouterr().out
+    assert "up to date" in out and "0 of 1 notebooks executed" in out
+    assert all(p.read_bytes() == b and p.stat().st_mtime_ns == mtimes[p] for p, b in before.items())
+
+    src.write_text(TINY.format(name="98_tiny", value=2))  # the source changed: stale
+    assert reproduce.main([]) == 0
+    assert json.loads(results.read_text())["claims"][0]["holds"] is False
+    assert "0 of 1 claims hold" in (project / "results" / "SUMMARY.md").read_text()
+
+
+@pytest.mark.notebook
+def test_failure_names_notebook_and_cell_and_keeps_outputs(project, capsys):
+    (project / "notebooks" / "97_fails.py").write_text(FAILING)
+    ipynb, results = project / "notebooks" / "97_fails.ipynb", project / "results" / "97_fails.json"
+    results.parent.mkdir()
+    ipynb.write_text("committed notebook")
+    results.write_text("committed results")
+    assert reproduce.main([]) == 1
+    err = capsys.readouterr().err
+    assert "97_fails" in err and "cell [3]" in err and "deliberate failure" in err
+    assert ipynb.read_text() == "committed notebook"
+    assert results.read_text() == "committed results"
+
+
+def test_unknown_profile_and_notebook_are_errors(project):
+    with pytest.raises(SystemExit):
+        reproduce.main(["--profile", "medium"])
+    with pytest.raises(SystemExit, match="no notebook named 42"):
+        reproduce.main(["--only", "42"])
+
+
+def test_other_profiles_write_to_build(project):
+    src = project / "notebooks" / "01_x.py"
+    ipynb, results = reproduce.output_paths(src, "full")
+    assert ipynb == project / "build" / "full" / "notebooks" / "01_x.ipynb"
+    assert results == project / "build" / "full" / "results" / "01_x.json"
+    assert reproduce.output_paths(src, "quick")[0] == src.with_suffix(".ipynb")
