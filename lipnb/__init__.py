@@ -12,7 +12,10 @@ from lipnb.bounds import (
     lipschitz_lower_bound,
     lipschitz_upper_bound,
 )
+from lipnb.constraints import FrobeniusBall, SpectralProjection, WeightClip
+from lipnb.conv import conv_operator_matrix, conv_operator_norm, conv_operator_norm_bound
 from lipnb.data import load_digits_split
+from lipnb.layers import SpectralNormalization
 from lipnb.models import accuracy, digits_mlp, fit_classifier
 from lipnb.norms import (
     PowerIterationResult,
@@ -21,6 +24,7 @@ from lipnb.norms import (
     power_iteration,
     spectral_norm,
 )
+from lipnb.penalties import SpectralNormRegularizer, gradient_penalty
 from lipnb.plotting import use_style
 from lipnb.training import l2_penalty, parameter_trajectory
 from lipnb.repro import NotebookRun, seed_everything, start_notebook
@@ -28,6 +32,15 @@ from lipnb.repro import NotebookRun, seed_everything, start_notebook
 __version__ = "0.1.0"
 
 __all__ = [
+    "FrobeniusBall",
+    "SpectralNormRegularizer",
+    "SpectralNormalization",
+    "SpectralProjection",
+    "WeightClip",
+    "conv_operator_matrix",
+    "conv_operator_norm",
+    "conv_operator_norm_bound",
+    "gradient_penalty",
     "ACTIVATION_LIPSCHITZ",
     "NotebookRun",
     "PowerIterationResult",

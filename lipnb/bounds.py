@@ -54,36 +54,123 @@ def activation_lipschitz(activation) -> float:
     return ACTIVATION_LIPSCHITZ[name]
 
 
-_NEUTRAL_LAYERS = {"InputLayer", "Dropout", "Flatten", "Reshape", "GaussianNoise",
-                   "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D"}
+_NEUTRAL_LAYERS = {"InputLayer", "Dropout", "Flatten", "Reshape", "GaussianNoise", "GaussianDropout",
+                   "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D", "ZeroPadding1D",
+                   "ZeroPadding2D", "Cropping1D", "Cropping2D", "Permute", "Identity"}
+_ACTIVATION_LAYERS = {"ReLU": "relu", "ELU": "elu", "Softmax": None}
+
+
+def _layer_lipschitz(layer, input_shape) -> float:
+    """Upper bound on one single-input layer's Lipschitz constant (2-norms)."""
+    import keras
+
+    from lipnb.conv import conv_operator_norm_bound
+    from lipnb.layers import SpectralNormalization
+
+    kind = type(layer).__name__
+    if kind in _NEUTRAL_LAYERS:
+        return 1.0
+    if isinstance(layer, SpectralNormalization):
+        kernel = layer.normalized_weight(training=False).numpy()
+        return _linear_lipschitz(layer.layer, kernel, input_shape)
+    if isinstance(layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D)):
+        return _linear_lipschitz(layer, layer.kernel.numpy(), input_shape)
+    if isinstance(layer, keras.layers.Activation):
+        return activation_lipschitz(layer.activation)
+    if kind == "ReLU" or kind == "ELU":
+        return 1.0
+    if kind == "LeakyReLU":
+        return max(1.0, abs(float(layer.negative_slope)))
+    if kind in ("AveragePooling1D", "AveragePooling2D"):
+        pool, strides = tuple(layer.pool_size), tuple(layer.strides)
+        if pool != strides:
+            raise ValueError(f"lipschitz_upper_bound supports non-overlapping pooling only ({layer.name!r})")
+        return 1.0 / float(np.sqrt(np.prod(pool)))  # each output averages prod(pool) inputs
+    if kind in ("MaxPooling1D", "MaxPooling2D"):
+        if tuple(layer.pool_size) != tuple(layer.strides):
+            raise ValueError(f"lipschitz_upper_bound supports non-overlapping pooling only ({layer.name!r})")
+        return 1.0
+    if kind in ("GlobalAveragePooling1D", "GlobalAveragePooling2D"):
+        return 1.0 / float(np.sqrt(np.prod(input_shape[1:-1])))
+    if kind in ("GlobalMaxPooling1D", "GlobalMaxPooling2D"):
+        return 1.0
+    if kind == "BatchNormalization":  # affine at inference: gamma / sqrt(var + eps)
+        scale = np.ones(layer.moving_variance.shape) if layer.gamma is None else np.abs(layer.gamma.numpy())
+        return float(np.max(scale / np.sqrt(layer.moving_variance.numpy() + layer.epsilon)))
+    raise ValueError(f"lipschitz_upper_bound cannot bound layer {layer.name!r} of type {kind}")
+
+
+def _linear_lipschitz(layer, kernel, input_shape) -> float:
+    import keras
+
+    act = activation_lipschitz(layer.activation)
+    if isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D)):
+        from lipnb.conv import conv_operator_norm_bound
+
+        if layer.data_format != "channels_last" or any(d != 1 for d in layer.dilation_rate) \
+                or getattr(layer, "groups", 1) != 1:
+            raise ValueError(f"lipschitz_upper_bound supports channels_last, undilated, ungrouped "
+                             f"convolutions only ({layer.name!r})")
+        if type(layer).__name__.endswith("Transpose"):
+            raise ValueError(f"lipschitz_upper_bound does not bound transposed convolutions ({layer.name!r})")
+        if any(d is None for d in input_shape[1:]):
+            raise ValueError(f"layer {layer.name!r} needs a known input size for its operator norm")
+        return conv_operator_norm_bound(kernel, input_shape[1:], layer.strides, layer.padding) * act
+    if type(layer).__name__ in ("Dense", "Embedding"):
+        return spectral_norm(kernel) * act
+    raise ValueError(f"lipschitz_upper_bound cannot bound layer {layer.name!r} of type {type(layer).__name__}")
 
 
 def lipschitz_upper_bound(model) -> float:
-    """Product over layers of operator norm times activation-derivative bound.
+    """Certified upper bound on a Keras model's Lipschitz constant (2-norms).
 
-    Supports sequential stacks of Dense and Activation layers (and layers that are
-    1-Lipschitz at inference, such as Dropout and Flatten). The 2-norm is used on
-    inputs and outputs.
+    Walks the model's graph from its input: each layer multiplies the bound by its
+    operator norm times its activation's derivative bound. Convolutions use their true
+    operator norm on the layer's input size (a certified FFT bound for zero padding, not
+    the reshaped-kernel norm). A residual ``Add`` (or ``Subtract``) sums its branches'
+    bounds, ``Average`` averages them and ``Concatenate`` takes the root of the sum of
+    squares. ``lipnb.SpectralNormalization`` layers contribute the norm of ``W/sigma``.
+
+    Supported: Dense, Conv1D/2D, SpectralNormalization of those, activations, dropout
+    and reshaping layers, non-overlapping pooling, BatchNormalization (inference),
+    Add/Subtract/Average/Concatenate and nested models, for single-input models.
 
     Raises:
-        ValueError: a layer whose Lipschitz constant this function cannot bound.
+        ValueError: a layer this function cannot bound, or a model with several inputs.
     """
     import keras
 
-    bound = 1.0
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind in _NEUTRAL_LAYERS:
-            continue
-        if isinstance(layer, keras.layers.Dense):
-            bound *= spectral_norm(layer.kernel) * activation_lipschitz(layer.activation)
-        elif isinstance(layer, keras.layers.Activation):
-            bound *= activation_lipschitz(layer.activation)
+    if isinstance(model, keras.Sequential) and not model.built:
+        raise ValueError("the model is not built: call it once or give it a keras.Input")
+    inputs = model.inputs
+    if len(inputs) != 1:
+        raise ValueError(f"lipschitz_upper_bound needs a single-input model, got {len(inputs)} inputs")
+    memo = {id(inputs[0]): 1.0}
+
+    def bound(tensor) -> float:
+        if id(tensor) in memo:
+            return memo[id(tensor)]
+        op, node_index, _ = tensor._keras_history
+        node = op._inbound_nodes[node_index]
+        parents = list(node.input_tensors)
+        kind = type(op).__name__
+        if kind in ("Add", "Subtract"):
+            value = sum(bound(t) for t in parents)
+        elif kind == "Average":
+            value = sum(bound(t) for t in parents) / len(parents)
+        elif kind == "Concatenate":
+            value = float(np.sqrt(sum(bound(t) ** 2 for t in parents)))
+        elif len(parents) != 1:
+            raise ValueError(f"lipschitz_upper_bound cannot combine the inputs of {op.name!r} ({kind})")
+        elif isinstance(op, keras.Model):
+            value = lipschitz_upper_bound(op) * bound(parents[0])
         else:
-            raise ValueError(
-                f"lipschitz_upper_bound cannot bound layer {layer.name!r} of type {kind}"
-            )
-    return float(bound)
+            value = _layer_lipschitz(op, tuple(parents[0].shape)) * bound(parents[0])
+        memo[id(tensor)] = value
+        return value
+
+    outputs = model.outputs
+    return float(max(bound(t) for t in outputs))
 
 
 def _check_batch(x, name="x") -> np.ndarray:

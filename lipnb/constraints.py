@@ -1,0 +1,92 @@
+"""Post-step projections with Keras constraint semantics.
+
+Keras applies ``kernel_constraint`` *after* each optimizer step, to the stored weight;
+the forward pass and its gradient never see the projection. That is the behaviour the
+article criticizes (section "The Keras detail") and notebook 08 compares with true
+reparameterization (``lipnb.SpectralNormalization``).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+from keras import ops
+
+__all__ = ["WeightClip", "FrobeniusBall", "SpectralProjection"]
+
+
+def _positive(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+@keras.saving.register_keras_serializable(package="lipnb")
+class WeightClip(keras.constraints.Constraint):
+    """Clip every entry to ``[-c, c]`` (the original WGAN's critic constraint)."""
+
+    def __init__(self, c: float = 0.01):
+        self.c = _positive(c, "c")
+
+    def __call__(self, w):
+        return ops.clip(w, -self.c, self.c)
+
+    def get_config(self):
+        return {"c": self.c}
+
+
+@keras.saving.register_keras_serializable(package="lipnb")
+class FrobeniusBall(keras.constraints.Constraint):
+    """Project onto ``|W|_F <= radius``; this also bounds ``|W|_2`` by ``radius`` (eq. (10))."""
+
+    def __init__(self, radius: float = 1.0):
+        self.radius = _positive(radius, "radius")
+
+    def __call__(self, w):
+        norm = ops.sqrt(ops.sum(ops.square(w)))
+        return w * ops.minimum(1.0, self.radius / ops.maximum(norm, 1e-12))
+
+    def get_config(self):
+        return {"radius": self.radius}
+
+
+@keras.saving.register_keras_serializable(package="lipnb")
+class SpectralProjection(keras.constraints.Constraint):
+    """Rescale ``W`` so that its (reshaped-kernel) spectral norm is at most ``max_norm``.
+
+    The norm is estimated by ``power_iterations`` steps of eq. (15) from a vector that
+    persists between steps (one per variable), as in SN-GAN.
+    """
+
+    def __init__(self, max_norm: float = 1.0, power_iterations: int = 1):
+        self.max_norm = _positive(max_norm, "max_norm")
+        if isinstance(power_iterations, bool) or not isinstance(power_iterations, numbers.Integral) \
+                or power_iterations < 1:
+            raise ValueError(f"power_iterations must be an integer >= 1, got {power_iterations!r}")
+        self.power_iterations = int(power_iterations)
+        self._vectors = {}
+
+    def __call__(self, w):
+        import tensorflow as tf
+
+        m = ops.reshape(ops.cast(w, "float32"), (-1, w.shape[-1]))
+        key = getattr(w, "path", None) or tuple(w.shape)  # one vector per variable
+        if key not in self._vectors:
+            with tf.init_scope():
+                start = tf.random.stateless_normal((1, int(m.shape[-1])), seed=(1, len(self._vectors)))
+                self._vectors[key] = tf.Variable(start / tf.norm(start), trainable=False)
+        store = self._vectors[key]
+        u = ops.convert_to_tensor(store)
+        for _ in range(self.power_iterations):
+            left = ops.matmul(u, ops.transpose(m))
+            left = left / ops.maximum(ops.norm(left), 1e-12)
+            u = ops.matmul(left, m)
+            sigma = ops.norm(u)
+            u = u / ops.maximum(sigma, 1e-12)
+        store.assign(u)
+        scale = ops.minimum(1.0, self.max_norm / ops.maximum(sigma, 1e-12))
+        return w * ops.cast(scale, w.dtype)
+
+    def get_config(self):
+        return {"max_norm": self.max_norm, "power_iterations": self.power_iterations}

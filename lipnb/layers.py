@@ -1,0 +1,224 @@
+"""Lipschitz layers for Keras 3: spectral normalization as a true reparameterization.
+
+``SpectralNormalization`` differs from ``keras.layers.SpectralNormalization`` where that
+one falls short (see the project README):
+
+* the trainable variable stays the raw kernel ``W``; the forward pass computes with
+  ``W / sigma(W)`` and the gradient flows through ``sigma = x^T W u`` (the power-iteration
+  vectors are held constant), as in the article's ``add_weight`` fix and SN-GAN;
+* the persistent vector is warmed up when the layer is built, so the first call is
+  already normalized, even with ``training=False``;
+* it iterates only when ``training=True``; at inference it normalizes with the stored
+  vector and changes no state;
+* ``mode="operator"`` normalizes a convolution by its true operator norm on the layer's
+  input size, not by the norm of the reshaped kernel.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+from keras import ops
+
+__all__ = ["SpectralNormalization"]
+
+_WEIGHT_ATTRIBUTES = ("_kernel", "kernel", "_embeddings", "embeddings")
+_CONV_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
+
+
+def _l2_normalize(x, eps):
+    return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x))), eps)
+
+
+def _find_weight(layer):
+    """The attribute of ``layer`` that stores its kernel (or embedding) variable."""
+    for name in _WEIGHT_ATTRIBUTES:
+        value = layer.__dict__.get(name)
+        if isinstance(value, keras.Variable):
+            return name, value
+    raise ValueError(
+        f"SpectralNormalization needs a layer with a kernel or embeddings variable "
+        f"(Dense, Conv*, Conv*Transpose, Embedding, ...); {type(layer).__name__} "
+        f"{layer.name!r} has none"
+    )
+
+
+def _read_float32(variable):
+    """A variable's value in float32, bypassing mixed-precision autocasting."""
+    try:
+        from keras.src.backend.common.variables import AutocastScope
+    except ImportError:  # pragma: no cover - older/newer Keras layouts
+        return ops.cast(ops.convert_to_tensor(variable), "float32")
+    with AutocastScope(None):
+        return ops.cast(ops.convert_to_tensor(variable), "float32")
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
+
+
+@keras.saving.register_keras_serializable(package="lipnb")
+class SpectralNormalization(keras.layers.Wrapper):
+    """Reparameterizes a layer's kernel as ``W / sigma(W)`` (Miyato et al., 2018).
+
+    Args:
+        layer: a Keras layer with a ``kernel`` (Dense, Conv1D/2D/3D, Conv*Transpose,
+            EinsumDense) or ``embeddings`` (Embedding).
+        power_iterations: iterations of eq. (15) per ``training=True`` call (>= 1).
+        mode: ``"matrix"`` normalizes by the spectral norm of the kernel reshaped to
+            ``(prod(shape[:-1]), shape[-1])`` (SN-GAN, Keras, PyTorch); ``"operator"``
+            (convolutions only) by the norm of the convolution acting on inputs of the
+            layer's input size, which makes the layer exactly 1-Lipschitz.
+        warmup_iterations: at most this many iterations run when the layer is built,
+            so that the stored vector starts converged (see :meth:`warm_up`).
+        eps: floor of vector norms, to avoid division by zero.
+
+    Call arguments:
+        inputs: the wrapped layer's inputs.
+        training: iterate and update the stored vector only when True.
+
+    Example:
+        >>> dense = SpectralNormalization(keras.layers.Dense(4))
+        >>> y = dense(np.ones((2, 3), "float32"))   # already normalized
+    """
+
+    def __init__(self, layer, power_iterations: int = 1, mode: str = "matrix",
+                 warmup_iterations: int = 500, eps: float = 1e-12, **kwargs):
+        if not isinstance(layer, keras.layers.Layer):
+            raise ValueError(f"layer must be a keras Layer, got {type(layer).__name__}")
+        kwargs.setdefault("dtype", layer.dtype_policy)
+        super().__init__(layer, **kwargs)
+        self.power_iterations = _check_positive_int(power_iterations, "power_iterations")
+        self.warmup_iterations = _check_positive_int(warmup_iterations, "warmup_iterations")
+        if mode not in ("matrix", "operator"):
+            raise ValueError(f"mode must be 'matrix' or 'operator', got {mode!r}")
+        if mode == "operator" and (type(layer).__name__ not in _CONV_TYPES
+                                   or getattr(layer, "data_format", None) != "channels_last"
+                                   or getattr(layer, "groups", 1) != 1):
+            raise ValueError("mode='operator' needs an ungrouped channels_last convolution layer, "
+                             f"got {type(layer).__name__} {layer.name!r}")
+        if not eps > 0:
+            raise ValueError(f"eps must be > 0, got {eps!r}")
+        self.mode = mode
+        self.eps = float(eps)
+
+    # ------------------------------------------------------------------ build
+    def build(self, input_shape):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        self._weight_name, weight = _find_weight(self.layer)
+        if self.mode == "operator":
+            if any(d is None for d in input_shape[1:]):
+                raise ValueError(f"mode='operator' needs a fully known input shape, got {input_shape}")
+            vector_shape = (1, *input_shape[1:])
+        else:
+            vector_shape = (1, int(weight.shape[-1]))
+        self.vector = self.add_weight(
+            name="power_vector", shape=vector_shape, dtype="float32", trainable=False,
+            initializer=keras.initializers.RandomNormal(seed=0),
+            # All replicas compute the same update from the same mirrored kernel;
+            # keep replica 0's so the copies stay bit-identical.
+            aggregation="only_first_replica",
+            autocast=False,  # stays float32 under mixed precision
+        )
+        self.built = True
+        self.warm_up()
+
+    def warm_up(self, iterations: int | None = None) -> float:
+        """Iterate until the stored vector converges; call again after ``set_weights``.
+
+        Stops when the vector moves by less than 1e-6 (the vector converges at half the
+        rate of the estimate, and it sets the gradient), or after ``iterations``.
+
+        Returns:
+            The spectral-norm estimate with the converged vector.
+        """
+        import tensorflow as tf
+
+        iterations = _check_positive_int(iterations or self.warmup_iterations, "iterations")
+        with tf.init_scope():
+            w = _read_float32(self._weight())
+            v = _l2_normalize(ops.convert_to_tensor(self.vector), self.eps)
+            for _ in range(iterations):
+                v_next = self._iterate(w, v, 1)
+                moved = float(ops.max(ops.abs(v_next - v)))
+                v = v_next
+                if moved < 1e-6:
+                    break
+            self.vector.assign(v)
+            return float(self._sigma(w, v))
+
+    # --------------------------------------------------------- linear algebra
+    def _weight(self):
+        return getattr(self.layer, self._weight_name)
+
+    def _matrix(self, w):
+        return ops.reshape(w, (-1, w.shape[-1]))
+
+    def _operator(self, w, x, adjoint=False):
+        """The convolution A (or its adjoint A^T) of the wrapped layer, applied to x."""
+        import tensorflow as tf
+
+        layer = self.layer
+        strides, padding = list(layer.strides), layer.padding.upper()
+        dilations = list(layer.dilation_rate)
+        transposed = type(layer).__name__.endswith("Transpose")
+        in_shape = (1, *self.vector.shape[1:])
+        out_shape = (1, *layer.compute_output_shape(in_shape)[1:])
+        if transposed != adjoint:  # conv_transpose, with the output shape it must produce
+            shape = in_shape if adjoint else out_shape
+            return tf.nn.conv_transpose(x, w, output_shape=shape, strides=strides, padding=padding,
+                                        dilations=dilations)
+        return tf.nn.convolution(x, w, strides=strides, padding=padding, dilations=dilations)
+
+    def _iterate(self, w, v, n):
+        """n iterations of eq. (15); returns the new unit vector (no gradient)."""
+        w = ops.stop_gradient(w)
+        for _ in range(n):
+            if self.mode == "matrix":
+                m = self._matrix(w)
+                left = _l2_normalize(ops.matmul(v, ops.transpose(m)), self.eps)
+                v = _l2_normalize(ops.matmul(left, m), self.eps)
+            else:  # v <- A^T A v / |A^T A v|
+                v = _l2_normalize(self._operator(w, self._operator(w, v), adjoint=True), self.eps)
+        return ops.stop_gradient(v)
+
+    def _sigma(self, w, v):
+        """sigma = |A v| for the stored unit v; differentiable in w only."""
+        if self.mode == "matrix":
+            return ops.sqrt(ops.sum(ops.square(ops.matmul(v, ops.transpose(self._matrix(w))))))
+        return ops.sqrt(ops.sum(ops.square(self._operator(w, v))))
+
+    def normalized_weight(self, training=False):
+        """``W / sigma`` in float32; updates the stored vector when ``training``."""
+        w = _read_float32(self._weight())
+        v = ops.convert_to_tensor(self.vector)
+        if training:
+            v = self._iterate(w, v, self.power_iterations)
+            self.vector.assign(v)
+        sigma = ops.maximum(self._sigma(w, ops.stop_gradient(v)), self.eps)
+        return w / sigma
+
+    # ------------------------------------------------------------------- call
+    def call(self, inputs, training=None):
+        w_sn = ops.cast(self.normalized_weight(training=bool(training)), self.layer.compute_dtype)
+        # Swap the normalized tensor in for the duration of the wrapped call, so the layer's
+        # own call (bias, activation, padding, dilation, ...) runs unchanged on W / sigma.
+        original = self.layer.__dict__[self._weight_name]
+        object.__setattr__(self.layer, self._weight_name, w_sn)
+        try:
+            return self.layer.call(inputs)
+        finally:
+            object.__setattr__(self.layer, self._weight_name, original)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(power_iterations=self.power_iterations, mode=self.mode,
+                      warmup_iterations=self.warmup_iterations, eps=self.eps)
+        return config

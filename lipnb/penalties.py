@@ -1,0 +1,128 @@
+"""Lipschitz penalties: spectral-norm regularization (eq. (21)) and gradient penalties (eqs. (24)-(26))."""
+
+from __future__ import annotations
+
+import numbers
+
+import keras
+from keras import ops
+
+__all__ = ["SpectralNormRegularizer", "gradient_penalty"]
+
+
+@keras.saving.register_keras_serializable(package="lipnb")
+class SpectralNormRegularizer(keras.regularizers.Regularizer):
+    """``l * |W|_2^2`` (article eq. (21); Yoshida & Miyato 2017), beside ``keras.regularizers.L2``.
+
+    ``|W|_2`` is estimated by power iteration (15) on the kernel reshaped to
+    ``(prod(shape[:-1]), shape[-1])``. The vector persists between training steps, one per
+    regularized variable, so one iteration per step tracks the norm (notebook 04). The
+    gradient is ``2 l sigma x u^T`` with the vectors held constant.
+
+    Args:
+        l: regularization strength (>= 0).
+        power_iterations: iterations per evaluation (>= 1).
+
+    Example:
+        >>> layer = keras.layers.Dense(8, kernel_regularizer=SpectralNormRegularizer(1e-3))
+    """
+
+    def __init__(self, l: float = 0.01, power_iterations: int = 1):
+        if isinstance(l, bool) or not isinstance(l, numbers.Real) or not l >= 0:
+            raise ValueError(f"l must be a number >= 0, got {l!r}")
+        if isinstance(power_iterations, bool) or not isinstance(power_iterations, numbers.Integral) \
+                or power_iterations < 1:
+            raise ValueError(f"power_iterations must be an integer >= 1, got {power_iterations!r}")
+        self.l = float(l)
+        self.power_iterations = int(power_iterations)
+        self._vectors = {}
+
+    def _vector(self, key, out_dim):
+        import tensorflow as tf
+
+        if key not in self._vectors:
+            with tf.init_scope():  # created once, eagerly, even when first called in a graph
+                start = tf.random.stateless_normal((1, out_dim), seed=(0, len(self._vectors)))
+                self._vectors[key] = tf.Variable(start / tf.norm(start), trainable=False,
+                                                 name="spectral_norm_regularizer_vector")
+        return self._vectors[key]
+
+    def spectral_norm(self, x):
+        """Current estimate of ``|x|_2``; updates the persistent vector."""
+        w = ops.cast(x, "float32")
+        if len(w.shape) < 2:
+            raise ValueError(f"SpectralNormRegularizer needs a kernel of rank >= 2, got shape {w.shape}")
+        m = ops.reshape(w, (-1, w.shape[-1]))
+        key = getattr(x, "path", None) or id(x)
+        store = self._vector(key, int(m.shape[-1]))
+        u = ops.convert_to_tensor(store)
+        ms = ops.stop_gradient(m)
+        for _ in range(self.power_iterations):
+            left = ops.matmul(u, ops.transpose(ms))
+            left = left / ops.maximum(ops.norm(left), 1e-12)
+            u = ops.matmul(left, ms)
+            u = u / ops.maximum(ops.norm(u), 1e-12)
+        store.assign(u)
+        left = ops.stop_gradient(left)
+        u = ops.stop_gradient(u)
+        return ops.sum(ops.matmul(ops.matmul(left, m), ops.transpose(u)))
+
+    def __call__(self, x):
+        if self.l == 0.0:
+            return ops.zeros((), "float32")
+        sigma = self.spectral_norm(x)
+        return self.l * ops.square(sigma)
+
+    def get_config(self):
+        return {"l": self.l, "power_iterations": self.power_iterations}
+
+
+def gradient_penalty(critic, real, fake, one_sided: bool = False, *, extra_inputs=None,
+                     epsilon=None, return_norms: bool = False, training: bool = True, seed=None):
+    """The WGAN-GP penalty ``E[(|grad_x f(x_hat)| - 1)^2]`` (eq. (24)) at random interpolates.
+
+    ``x_hat = eps * real + (1 - eps) * fake`` with ``eps ~ U[0, 1]`` drawn per example (eq.
+    (26)). With ``one_sided=True`` the penalty is ``E[max(|grad| - 1, 0)^2]`` (eq. (25)).
+    The result is differentiable in the critic's weights (double backpropagation), so
+    add it to the critic loss inside your own ``GradientTape``.
+
+    Args:
+        critic: a callable (Keras model) mapping a batch to one score per example.
+        real, fake: batches of the same shape ``(n, ...)``.
+        one_sided: use eq. (25) instead of (24).
+        extra_inputs: list of further critic inputs (e.g. class labels of a conditional
+            critic); the critic is then called as ``critic([x_hat, *extra_inputs])``.
+        epsilon: optional interpolation weights of shape ``(n,)`` (drawn when None).
+        return_norms: also return the per-example gradient norms.
+        training: passed to the critic.
+        seed: seed for drawing ``epsilon`` (a Keras SeedGenerator or int).
+
+    Returns:
+        The scalar penalty, or ``(penalty, norms)`` when ``return_norms``.
+    """
+    import tensorflow as tf
+
+    real = tf.convert_to_tensor(real)
+    fake = tf.cast(tf.convert_to_tensor(fake), real.dtype)
+    if real.shape.rank is None or real.shape.rank < 2:
+        raise ValueError(f"real must be a batch (rank >= 2), got shape {real.shape}")
+    if real.shape != fake.shape:
+        raise ValueError(f"real and fake must have the same shape, got {real.shape} and {fake.shape}")
+    n = tf.shape(real)[0]
+    if epsilon is None:
+        epsilon = keras.random.uniform((n,), dtype=real.dtype, seed=seed)
+    epsilon = tf.cast(tf.reshape(epsilon, [-1] + [1] * (real.shape.rank - 1)), real.dtype)
+    x_hat = epsilon * real + (1.0 - epsilon) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        inputs = x_hat if extra_inputs is None else [x_hat, *extra_inputs]
+        scores = critic(inputs, training=training)
+        if scores.shape.rank is not None and scores.shape.rank > 1 and scores.shape[-1] not in (1, None):
+            raise ValueError(f"the critic must return one score per example, got shape {scores.shape}")
+        total = tf.reduce_sum(scores)
+    grads = tape.gradient(total, x_hat)
+    grads = tf.reshape(tf.cast(grads, tf.float32), (n, -1))
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + 1e-12)
+    excess = tf.nn.relu(norms - 1.0) if one_sided else norms - 1.0
+    penalty = tf.reduce_mean(tf.square(excess))
+    return (penalty, norms) if return_norms else penalty
