@@ -130,23 +130,27 @@ class SpectralNormalization(keras.layers.Wrapper):
     def warm_up(self, iterations: int | None = None) -> float:
         """Iterate until the stored vector converges; call again after ``set_weights``.
 
-        Stops when the vector moves by less than 1e-6 (the vector converges at half the
-        rate of the estimate, and it sets the gradient), or after ``iterations``.
+        Stops when the vector's remaining error, extrapolated from how fast its moves
+        shrink, is below 1e-6 (the vector sets the gradient, and it converges at half
+        the rate of the estimate), or after ``iterations``.
 
         Returns:
             The spectral-norm estimate with the converged vector.
         """
         import tensorflow as tf
 
+        from lipnb.norms import ConvergenceMonitor
+
         iterations = _check_positive_int(iterations or self.warmup_iterations, "iterations")
+        monitor = ConvergenceMonitor(1e-6)
         with tf.init_scope():
             w = _read_float32(self._weight())
             v = _l2_normalize(ops.convert_to_tensor(self.vector), self.eps)
             for _ in range(iterations):
                 v_next = self._iterate(w, v, 1)
-                moved = float(ops.max(ops.abs(v_next - v)))
+                moved = float(ops.sqrt(ops.sum(ops.square(v_next - v))))
                 v = v_next
-                if moved < 1e-6:
+                if monitor.converged(moved):
                     break
             self.vector.assign(v)
             return float(self._sigma(w, v))

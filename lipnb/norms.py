@@ -69,6 +69,34 @@ def _check_positive_int(value, name: str) -> int:
     return int(value)
 
 
+class ConvergenceMonitor:
+    """Decides when a geometrically converging sequence has converged.
+
+    Power iteration's changes shrink by a factor ``q`` per step (``(s2/s1)^4`` for the
+    estimate, ``(s2/s1)^2`` for the vector). A small change alone is not convergence when
+    ``q`` is close to 1, so the error left is extrapolated as ``change / (1 - q)``, with
+    ``q`` the largest ratio of successive changes over a recent window.
+    """
+
+    def __init__(self, tol: float, window: int = 5):
+        if not tol > 0:
+            raise ValueError(f"tol must be > 0, got {tol!r}")
+        self.tol, self.window = float(tol), int(window)
+        self.changes: list[float] = []
+
+    def converged(self, change: float, scale: float = 1.0) -> bool:
+        """Record the latest change; True once the extrapolated error is below tol * scale."""
+        self.changes.append(float(change))
+        if change == 0.0 and len(self.changes) > 1:
+            return True
+        recent = self.changes[-self.window - 1:]
+        if len(recent) <= self.window:
+            return False
+        ratios = [b / a for a, b in zip(recent, recent[1:]) if a > 0]
+        q = max(ratios) if ratios else 1.0
+        return q < 1.0 and change / (1.0 - q) <= self.tol * abs(scale)
+
+
 def frobenius_norm(w) -> float:
     """Frobenius norm ``sqrt(sum_ij w_ij^2)`` (article eq. (9)).
 
@@ -194,9 +222,9 @@ def spectral_norm(
     Args:
         w: matrix or kernel (rank >= 2), numpy or TF, float32/float64.
         method: ``"svd"`` (exact, LAPACK) or ``"power"`` (iterate eq. (15) until the
-            relative change of the estimate, and the remaining error extrapolated from
-            the geometric decay of the changes, fall below ``tol``; at most
-            ``max_iterations`` times).
+            relative error extrapolated from the geometric decay of the changes falls
+            below ``tol`` (see :class:`ConvergenceMonitor`); at most ``max_iterations``
+            times).
         tol: relative tolerance for ``method="power"``.
         max_iterations: cap for ``method="power"``.
         u0, seed: start of the power iteration (see :func:`power_iteration`).
@@ -217,11 +245,10 @@ def spectral_norm(
     a = m / m.dtype.type(scale)
     if method == "svd":
         return float(np.linalg.svd(a, compute_uv=False)[0]) * scale
-    if not (tol > 0):
-        raise ValueError(f"tol must be > 0, got {tol!r}")
+    monitor = ConvergenceMonitor(tol)
     max_iterations = _check_positive_int(max_iterations, "max_iterations")
     u = _start_vector(a.shape[0], u0, a.dtype, seed)
-    previous, previous_change = 0.0, None
+    previous = 0.0
     for _ in range(max_iterations):
         v = a.T @ u
         nv = np.linalg.norm(v)
@@ -231,12 +258,7 @@ def spectral_norm(
         wu = a @ v
         sigma = float(np.linalg.norm(wu))  # = u_new^T W v
         u = wu / sigma
-        change = abs(sigma - previous)
-        if change <= tol * sigma:
-            # The change shrinks geometrically by q ~ (s2/s1)^4, so the error left is about
-            # change * q / (1 - q): with a small gap a small change is not yet convergence.
-            q = change / previous_change if previous_change else 0.0
-            if change == 0.0 or (q < 1.0 and change * q / (1.0 - q) <= tol * sigma):
-                break
-        previous, previous_change = sigma, change
+        if monitor.converged(abs(sigma - previous), sigma):
+            break
+        previous = sigma
     return sigma * scale

@@ -115,7 +115,7 @@ def gradient_penalty(critic, real, fake, one_sided: bool = False, *, extra_input
     x_hat = epsilon * real + (1.0 - epsilon) * fake
     with tf.GradientTape() as tape:
         tape.watch(x_hat)
-        inputs = x_hat if extra_inputs is None else [x_hat, *extra_inputs]
+        inputs = x_hat if extra_inputs is None else [x_hat, *map(tf.convert_to_tensor, extra_inputs)]
         scores = critic(inputs, training=training)
         if scores.shape.rank is not None and scores.shape.rank > 1 and scores.shape[-1] not in (1, None):
             raise ValueError(f"the critic must return one score per example, got shape {scores.shape}")
