@@ -16,7 +16,7 @@ from lipnb.constraints import FrobeniusBall, SpectralProjection, WeightClip
 from lipnb.conv import conv_operator_matrix, conv_operator_norm, conv_operator_norm_bound
 from lipnb.data import load_digits_split
 from lipnb.layers import SpectralNormalization
-from lipnb.models import accuracy, digits_mlp, fit_classifier
+from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier
 from lipnb.norms import (
     PowerIterationResult,
     as_matrix,
@@ -37,6 +37,7 @@ __all__ = [
     "SpectralNormalization",
     "SpectralProjection",
     "WeightClip",
+    "conv_critic",
     "conv_operator_matrix",
     "conv_operator_norm",
     "conv_operator_norm_bound",

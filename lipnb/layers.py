@@ -72,8 +72,8 @@ class SpectralNormalization(keras.layers.Wrapper):
             ``(prod(shape[:-1]), shape[-1])`` (SN-GAN, Keras, PyTorch); ``"operator"``
             (convolutions only) by the norm of the convolution acting on inputs of the
             layer's input size, which makes the layer exactly 1-Lipschitz.
-        warmup_iterations: at most this many iterations run when the layer is built,
-            so that the stored vector starts converged (see :meth:`warm_up`).
+        warmup_iterations: iteration cap of the warm-up that sets the stored vector to
+            the top singular vector when the layer is built (see :meth:`warm_up`).
         eps: floor of vector norms, to avoid division by zero.
 
     Call arguments:
@@ -128,32 +128,58 @@ class SpectralNormalization(keras.layers.Wrapper):
         self.warm_up()
 
     def warm_up(self, iterations: int | None = None) -> float:
-        """Iterate until the stored vector converges; call again after ``set_weights``.
+        """Set the stored vector to the top singular vector; call again after ``set_weights``.
 
-        Stops when the vector's remaining error, extrapolated from how fast its moves
-        shrink, is below 1e-6 (the vector sets the gradient, and it converges at half
-        the rate of the estimate), or after ``iterations``.
+        Uses Lanczos (ARPACK) on the same operator the layer normalizes by, which
+        resolves the clustered top singular values that make power iteration crawl
+        (convolutions often have them; notebook 04). Falls back to ``iterations`` steps of
+        eq. (15) if ARPACK does not converge.
 
         Returns:
-            The spectral-norm estimate with the converged vector.
+            The spectral norm with the new vector.
         """
+        import numpy as np
         import tensorflow as tf
 
-        from lipnb.norms import ConvergenceMonitor
-
         iterations = _check_positive_int(iterations or self.warmup_iterations, "iterations")
-        monitor = ConvergenceMonitor(1e-6)
         with tf.init_scope():
             w = _read_float32(self._weight())
             v = _l2_normalize(ops.convert_to_tensor(self.vector), self.eps)
-            for _ in range(iterations):
-                v_next = self._iterate(w, v, 1)
-                moved = float(ops.sqrt(ops.sum(ops.square(v_next - v))))
-                v = v_next
-                if monitor.converged(moved):
-                    break
+            try:
+                v = ops.convert_to_tensor(self._top_vector(w, v, iterations), "float32")
+            except Exception:  # ARPACK failed: iterate instead
+                v = self._iterate(w, v, iterations)
             self.vector.assign(v)
             return float(self._sigma(w, v))
+
+    def _top_vector(self, w, v, maxiter):
+        """Top right singular vector of the normalized operator, by ARPACK in float64."""
+        import numpy as np
+        from scipy.sparse.linalg import LinearOperator, svds
+
+        shape = tuple(v.shape)
+        n_in = int(np.prod(shape))
+        w64 = ops.cast(w, "float64")
+        if self.mode == "matrix":
+            m = ops.convert_to_numpy(self._matrix(w64))  # (in, out); v lives in R^out
+            op = LinearOperator((m.shape[0], n_in), dtype=np.float64,
+                                matvec=lambda x: m @ x.ravel(), rmatvec=lambda y: m.T @ y.ravel())
+        else:
+            out = self._operator(w64, ops.zeros(shape, "float64"))
+            n_out = int(np.prod(out.shape))
+            as_in = lambda x: ops.reshape(ops.convert_to_tensor(x, "float64"), shape)  # noqa: E731
+            as_out = lambda y: ops.reshape(ops.convert_to_tensor(y, "float64"), out.shape)  # noqa: E731
+            op = LinearOperator(
+                (n_out, n_in), dtype=np.float64,
+                matvec=lambda x: ops.convert_to_numpy(self._operator(w64, as_in(x))).ravel(),
+                rmatvec=lambda y: ops.convert_to_numpy(self._operator(w64, as_out(y), adjoint=True)).ravel())
+        if min(op.shape) < 2:  # ARPACK needs k < min(shape); a rank-1 map is exact in one step
+            return self._iterate(w, v, 2)
+        start = ops.convert_to_numpy(v).astype(np.float64).ravel()
+        if op.shape[0] < op.shape[1]:  # svds starts on the smaller side
+            start = op.matvec(start)
+        _, _, vt = svds(op, k=1, tol=1e-10, maxiter=maxiter, v0=start)
+        return vt[0].reshape(shape)
 
     # --------------------------------------------------------- linear algebra
     def _weight(self):

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import keras
 
-__all__ = ["digits_mlp", "fit_classifier", "accuracy"]
+__all__ = ["digits_mlp", "conv_critic", "fit_classifier", "accuracy"]
 
 
 def digits_mlp(hidden: Sequence[int] = (64, 64), activation: str = "relu",
@@ -37,8 +37,48 @@ def digits_mlp(hidden: Sequence[int] = (64, 64), activation: str = "relu",
     return keras.Sequential(layers)
 
 
+CRITIC_NORMALIZATIONS = (None, "lipnb", "lipnb-operator", "keras")
+
+
+def conv_critic(input_shape=(8, 8, 1), filters: Sequence[int] = (32, 64), normalization=None,
+                outputs: int = 1, seed: int = 0, name: str = "critic") -> keras.Sequential:
+    """A small convolutional critic (or classifier) for 8x8 images.
+
+    Conv 3x3 (same) -> leaky relu -> conv 3x3 stride 2 (same) -> leaky relu -> flatten ->
+    dense. No normalization layers: a gradient penalty is per example (WGAN-GP).
+
+    Args:
+        normalization: None; ``"lipnb"`` (``lipnb.SpectralNormalization``, reshaped-kernel
+            norm as in SN-GAN); ``"lipnb-operator"`` (convolutions normalized by their
+            operator norm); ``"keras"`` (``keras.layers.SpectralNormalization``).
+        outputs: units of the last dense layer (1 for a critic).
+    """
+    from lipnb.layers import SpectralNormalization
+
+    if normalization not in CRITIC_NORMALIZATIONS:
+        raise ValueError(f"normalization must be one of {CRITIC_NORMALIZATIONS}, got {normalization!r}")
+    init = lambda i: keras.initializers.GlorotUniform(seed=seed + i)  # noqa: E731
+
+    def wrap(layer, conv):
+        if normalization == "keras":
+            return keras.layers.SpectralNormalization(layer)
+        if normalization == "lipnb":
+            return SpectralNormalization(layer)
+        if normalization == "lipnb-operator":
+            return SpectralNormalization(layer, mode="operator" if conv else "matrix")
+        return layer
+
+    layers = [keras.Input(input_shape)]
+    for i, f in enumerate(filters):
+        layers.append(wrap(keras.layers.Conv2D(int(f), 3, strides=1 if i == 0 else 2, padding="same",
+                                               activation="leaky_relu", kernel_initializer=init(i)), True))
+    layers += [keras.layers.Flatten(),
+               wrap(keras.layers.Dense(outputs, kernel_initializer=init(len(filters))), False)]
+    return keras.Sequential(layers, name=name)
+
+
 def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
-                   optimizer=None, seed: int = 0) -> dict:
+                   optimizer=None, seed: int = 0, extra_loss=None) -> dict:
     """Train a logits classifier with cross-entropy (plus the model's regularization losses).
 
     One compiled call per epoch runs all its minibatches, which is several times faster
@@ -52,6 +92,8 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
         batch_size: minibatch size, at most the number of examples.
         optimizer: a Keras optimizer; Adam(1e-3) when None.
         seed: seed of the shuffling, so runs repeat exactly.
+        extra_loss: optional ``f(model, x_batch, y_batch) -> scalar`` added to the loss
+            inside the gradient tape (e.g. a gradient penalty).
 
     Returns:
         ``{"loss": [...]}``, the mean training loss of each epoch.
@@ -80,6 +122,8 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
                 loss = loss_fn(tf.gather(y, idx), model(tf.gather(x, idx), training=True))
                 if model.losses:
                     loss = loss + tf.cast(tf.add_n(model.losses), loss.dtype)
+                if extra_loss is not None:
+                    loss = loss + tf.cast(extra_loss(model, tf.gather(x, idx), tf.gather(y, idx)), loss.dtype)
             optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
             total += tf.cast(loss, tf.float32)
         return total / steps
