@@ -66,6 +66,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	@mkdir -p $(STATE)
 	$(PY) benchmarks/bench_foundation.py
+	$(PY) benchmarks/bench_layers.py
 
 clean:
 	rm -rf build

@@ -106,10 +106,11 @@ def markdown(res):
     return "\n".join(lines) + "\n"
 
 
-def update_readme(block):
+def update_readme_block(name, block):
+    """Replace the README text between <!-- bench:NAME --> and <!-- /bench:NAME -->."""
     readme = ROOT / "README.md"
     text = readme.read_text()
-    start, end = "<!-- bench:foundation -->", "<!-- /bench:foundation -->"
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
     if start in text and end in text:
         head, rest = text.split(start, 1)
         _, tail = rest.split(end, 1)
@@ -134,7 +135,7 @@ def main():
     (OUT / "foundation.json").write_text(json.dumps(res, indent=2) + "\n")
     block = markdown(res)
     (OUT / "foundation.md").write_text(block)
-    update_readme(block)
+    update_readme_block("foundation", block)
     print(block)
 
 

@@ -14,8 +14,26 @@ from lipnb.bounds import (
 )
 from lipnb.constraints import FrobeniusBall, SpectralProjection, WeightClip
 from lipnb.conv import conv_operator_matrix, conv_operator_norm, conv_operator_norm_bound
-from lipnb.data import load_digits_split
+from lipnb.data import class_mixture, eight_gaussians, load_digits_split, swiss_roll, twentyfive_gaussians
+from lipnb.gan import (
+    REGIMES,
+    WGAN,
+    SampleQuality,
+    image_generator,
+    make_critic,
+    mlp_critic,
+    mlp_generator,
+    train_wgan,
+)
 from lipnb.layers import SpectralNormalization
+from lipnb.metrics import (
+    class_coverage,
+    critic_gradient_norms,
+    digit_classifier,
+    frechet_distance,
+    mode_statistics,
+    wasserstein1,
+)
 from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier
 from lipnb.norms import (
     PowerIterationResult,
@@ -32,6 +50,24 @@ from lipnb.repro import NotebookRun, seed_everything, start_notebook
 __version__ = "0.1.0"
 
 __all__ = [
+    "class_mixture",
+    "eight_gaussians",
+    "swiss_roll",
+    "twentyfive_gaussians",
+    "REGIMES",
+    "WGAN",
+    "SampleQuality",
+    "train_wgan",
+    "image_generator",
+    "make_critic",
+    "mlp_critic",
+    "mlp_generator",
+    "class_coverage",
+    "critic_gradient_norms",
+    "digit_classifier",
+    "frechet_distance",
+    "mode_statistics",
+    "wasserstein1",
     "FrobeniusBall",
     "SpectralNormRegularizer",
     "SpectralNormalization",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["load_digits_split"]
+__all__ = ["load_digits_split", "eight_gaussians", "twentyfive_gaussians", "swiss_roll", "class_mixture"]
 
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.25, flatten: bool = True):
@@ -31,3 +31,55 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.25, flatten: bool 
         x, y, test_size=test_fraction, random_state=seed, stratify=y
     )
     return x_tr, y_tr, x_te, y_te
+
+
+def _check_n(n):
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def eight_gaussians(n: int, rng: np.random.Generator, scale: float = 2.0, std: float = 0.02):
+    """n points from 8 Gaussians on a circle of radius ``scale`` (WGAN-GP's toy setting).
+
+    Returns:
+        ``(points, centers)``: float32 ``(n, 2)`` samples and the ``(8, 2)`` mode centers.
+    """
+    n = _check_n(n)
+    angles = np.arange(8) * np.pi / 4
+    centers = scale * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    idx = rng.integers(0, 8, n)
+    return (centers[idx] + std * rng.standard_normal((n, 2))).astype(np.float32), centers
+
+
+def twentyfive_gaussians(n: int, rng: np.random.Generator, spacing: float = 2.0, std: float = 0.05):
+    """n points from a 5x5 grid of Gaussians (spacing 2, std 0.05, as in WGAN-GP's code)."""
+    n = _check_n(n)
+    grid = (np.arange(5) - 2) * spacing
+    centers = np.array([(a, b) for a in grid for b in grid], dtype=np.float64)
+    idx = rng.integers(0, 25, n)
+    return (centers[idx] + std * rng.standard_normal((n, 2))).astype(np.float32), centers
+
+
+def swiss_roll(n: int, rng: np.random.Generator, noise: float = 0.25, scale: float = 7.5):
+    """n points of a 2-D Swiss roll, scaled to about [-2, 2]^2 (WGAN-GP's toy setting)."""
+    n = _check_n(n)
+    t = 1.5 * np.pi * (1 + 2 * rng.uniform(size=n))
+    points = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) + noise * rng.standard_normal((n, 2))
+    return (points / scale).astype(np.float32), None
+
+
+def class_mixture(n: int, k: int, rng: np.random.Generator, radius: float = 2.0, std: float = 0.05):
+    """n labelled points from K Gaussians evenly spaced on a circle, one class per Gaussian.
+
+    Returns:
+        ``(points, labels, centers)``: ``(n, 2)`` float32, ``(n,)`` int32 and ``(k, 2)``.
+    """
+    n = _check_n(n)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    angles = 2 * np.pi * np.arange(k) / k
+    centers = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    labels = rng.integers(0, k, n)
+    points = centers[labels] + std * rng.standard_normal((n, 2))
+    return points.astype(np.float32), labels.astype(np.int32), centers

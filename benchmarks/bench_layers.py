@@ -1,0 +1,151 @@
+"""Benchmarks of lipnb's Lipschitz layers: critic step time and convolution norms.
+
+1. One WGAN critic training step (8x8x1 conv critic, batch 256, CPU) with no
+   normalization, lipnb's SpectralNormalization, Keras's SpectralNormalization, and the
+   gradient-penalty step. The variants run round-robin in the same process, so machine
+   noise hits them alike; each figure is a median over rounds.
+2. The FFT operator norm of a 3x3, 64->64 kernel on 32x32 inputs, and the FFT against
+   the SVD of the dense operator at the largest sizes the dense method handles.
+
+Writes benchmarks/results/layers.{json,md} and refreshes the README block between
+``<!-- bench:layers -->`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "benchmarks" / "results"
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import lipnb  # noqa: E402
+from bench_foundation import update_readme_block  # noqa: E402
+
+
+def critic_step(normalization, gp: bool):
+    critic = lipnb.conv_critic(normalization=normalization, seed=0)
+    opt = keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)
+
+    @tf.function
+    def step(real, fake):
+        with tf.GradientTape() as tape:
+            # One call on real and fake together: every SN variant iterates once per step.
+            scores = critic(tf.concat([real, fake], 0), training=True)
+            n = tf.shape(real)[0]
+            loss = tf.reduce_mean(scores[n:]) - tf.reduce_mean(scores[:n])
+            if gp:
+                loss += 10.0 * lipnb.gradient_penalty(critic, real, fake, seed=0)
+        grads = tape.gradient(loss, critic.trainable_variables)
+        opt.apply_gradients(zip(grads, critic.trainable_variables))
+        return loss
+
+    return step
+
+
+def bench_critic(rounds: int, steps: int, batch: int = 256):
+    rng = np.random.default_rng(0)
+    x, _, _, _ = lipnb.load_digits_split(flatten=False)
+    real = tf.constant(x[rng.integers(0, len(x), batch)])
+    fake = tf.constant(rng.uniform(0, 1, (batch, 8, 8, 1)).astype("float32"))
+    variants = {"no normalization": critic_step(None, False), "lipnb SN": critic_step("lipnb", False),
+                "Keras SN": critic_step("keras", False), "gradient penalty": critic_step(None, True)}
+    for step in variants.values():  # trace and warm up
+        for _ in range(5):
+            step(real, fake)
+    per_round = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, step in variants.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                loss = step(real, fake)
+            loss.numpy()
+            per_round[name].append((time.perf_counter() - t0) / steps)
+    base = statistics.median(per_round["no normalization"])
+    rows = {}
+    for name, times in per_round.items():
+        med = statistics.median(times)
+        ratios = [t / b for t, b in zip(times, per_round["no normalization"])]
+        rows[name] = {"median_ms": med * 1e3, "ratio_to_none": med / base,
+                      "median_of_round_ratios": statistics.median(ratios)}
+        print(f"{name}: {med * 1e3:.2f} ms ({med / base:.2f}x)", flush=True)
+    return rows
+
+
+def timed(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        value = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), value
+
+
+def bench_conv_norms(repeats: int, dense_sizes):
+    rng = np.random.default_rng(0)
+    k64 = rng.standard_normal((3, 3, 64, 64))
+    t_fft, _ = timed(lambda: lipnb.conv_operator_norm(k64, (32, 32)), repeats)
+    rows = {"fft_3x3_64x64_on_32x32_s": t_fft, "dense": []}
+    print(f"FFT 3x3 64->64 on 32x32: {t_fft:.3f} s", flush=True)
+    for n, c in dense_sizes:
+        k = rng.standard_normal((3, 3, c, c))
+        dense = lipnb.conv_operator_matrix(k, (n, n), padding="circular")
+        t_svd, exact = timed(lambda: np.linalg.svd(dense, compute_uv=False)[0], 1)
+        t_f, fast = timed(lambda: lipnb.conv_operator_norm(k, (n, n)), repeats)
+        rows["dense"].append({"input": n, "channels": c, "matrix": list(dense.shape), "svd_s": t_svd,
+                              "fft_s": t_f, "speedup": t_svd / t_f, "relative_difference": abs(fast - exact) / exact})
+        print(f"dense {dense.shape}: SVD {t_svd:.2f} s, FFT {t_f * 1e3:.2f} ms", flush=True)
+    return rows
+
+
+def markdown(res):
+    c = res["critic"]
+    lines = [f"Measured {res['date']} on {res['machine']}; medians over {res['rounds']} interleaved rounds.", "",
+             "| critic step (8x8x1 conv critic, batch 256) | median, ms | ratio to no normalization |",
+             "|---|---|---|"]
+    lines += [f"| {name} | {r['median_ms']:.2f} | {r['ratio_to_none']:.2f} |" for name, r in c.items()]
+    conv = res["conv_norms"]
+    lines += ["", f"FFT operator norm of a 3x3, 64->64 kernel on 32x32 inputs: "
+              f"{conv['fft_3x3_64x64_on_32x32_s']:.3f} s (goal: under 0.5 s).", "",
+              "| dense operator | dense SVD, s | FFT, ms | speedup | relative difference |", "|---|---|---|---|---|"]
+    lines += [f"| {r['matrix'][0]}x{r['matrix'][1]} ({r['input']}x{r['input']}, {r['channels']} channels) | "
+              f"{r['svd_s']:.2f} | {r['fft_s'] * 1e3:.2f} | {r['speedup']:.0f}x | {r['relative_difference']:.1e} |"
+              for r in conv["dense"]]
+    return "\n".join(lines) + "\n"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    lipnb.seed_everything(0)
+    res = {"date": time.strftime("%Y-%m-%d"),
+           "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, "
+                      f"Keras {keras.__version__}",
+           "rounds": args.rounds}
+    res["critic"] = bench_critic(args.rounds, args.steps)
+    res["conv_norms"] = bench_conv_norms(args.repeats, [(8, 32), (16, 16)])
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "layers.json").write_text(json.dumps(res, indent=2) + "\n")
+    block = markdown(res)
+    (OUT / "layers.md").write_text(block)
+    update_readme_block("layers", block)
+    print(block)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,327 @@
+"""Wasserstein GANs with every critic regime of the article (section "Generative models").
+
+``WGAN`` is a ``keras.Model`` with its own ``train_step``, so ``fit`` brings callbacks,
+progress bars and checkpoints. The critic regime decides how the 1-Lipschitz constraint
+of eq. (22) is pursued:
+
+============== ===========================================================================
+``clip``        clip every critic weight to [-c, c] after each step (original WGAN)
+``gp``          add the gradient penalty of eq. (24) at the interpolates of eq. (26)
+``gp-one-sided`` add the one-sided penalty of eq. (25)
+``sn``          lipnb.SpectralNormalization on every critic layer (true reparameterization)
+``keras-sn``    keras.layers.SpectralNormalization on every critic layer
+``constraint``  a spectral projection applied after each step (Keras constraint semantics)
+``none``        no constraint
+============== ===========================================================================
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lipnb.constraints import SpectralProjection, WeightClip
+from lipnb.layers import SpectralNormalization
+from lipnb.penalties import gradient_penalty
+
+__all__ = ["REGIMES", "WGAN", "SampleQuality", "train_wgan", "mlp_critic", "mlp_generator",
+           "image_generator", "make_critic", "time_train_steps"]
+
+REGIMES = ("clip", "gp", "gp-one-sided", "sn", "keras-sn", "constraint", "none")
+
+
+def _check_regime(regime):
+    if regime not in REGIMES:
+        raise ValueError(f"unknown regime {regime!r}; choose one of {', '.join(REGIMES)}")
+    return regime
+
+
+def _dense_factory(regime, clip: float, seed: int):
+    """Dense layers for a critic of the given regime."""
+    count = [0]
+
+    def dense(units, activation=None, name=None):
+        count[0] += 1
+        kwargs = dict(activation=activation, kernel_initializer=keras.initializers.GlorotUniform(seed=seed + count[0]))
+        if regime == "clip":
+            kwargs.update(kernel_constraint=WeightClip(clip), bias_constraint=WeightClip(clip))
+        if regime == "constraint":
+            kwargs.update(kernel_constraint=SpectralProjection(1.0))
+        layer = keras.layers.Dense(units, **kwargs)
+        if regime == "sn":
+            return SpectralNormalization(layer, name=name)
+        if regime == "keras-sn":
+            return keras.layers.SpectralNormalization(layer, name=name)
+        return layer
+
+    return dense
+
+
+def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 128, 128),
+               num_classes: int | None = None, clip: float = 0.01, seed: int = 0) -> keras.Model:
+    """An MLP critic ``f(x)`` (or ``f(x, y)`` with a class projection) for the given regime.
+
+    Conditional critics use the projection of Miyato & Koyama (2018):
+    ``f(x, y) = w^T phi(x) + <E[y], phi(x)>``, with ``E`` an embedding (spectrally
+    normalized too under ``sn``/``keras-sn``).
+    """
+    _check_regime(regime)
+    dense = _dense_factory(regime, clip, seed)
+    x_in = keras.Input((input_dim,), name="x")
+    h = x_in
+    for units in hidden:
+        h = dense(int(units), activation="leaky_relu")(h)
+    score = dense(1)(h)
+    if num_classes is None:
+        return keras.Model(x_in, score, name=f"critic_{regime}")
+    y_in = keras.Input((), dtype="int32", name="label")
+    embed = keras.layers.Embedding(int(num_classes), int(hidden[-1]),
+                                   embeddings_initializer=keras.initializers.RandomNormal(stddev=0.05, seed=seed))
+    if regime == "sn":
+        embed = SpectralNormalization(embed)
+    elif regime == "keras-sn":
+        embed = keras.layers.SpectralNormalization(embed)
+    projection = keras.layers.Dot(axes=1)([embed(y_in), h])
+    return keras.Model([x_in, y_in], keras.layers.Add()([score, projection]), name=f"critic_{regime}")
+
+
+def make_critic(regime: str, input_shape=(2,), num_classes=None, seed: int = 0, **kwargs) -> keras.Model:
+    """An MLP critic for vectors, or lipnb's conv critic for 8x8 images, for a regime."""
+    _check_regime(regime)
+    if len(input_shape) == 1:
+        return mlp_critic(regime, input_dim=int(input_shape[0]), num_classes=num_classes, seed=seed, **kwargs)
+    from lipnb.models import conv_critic
+
+    if num_classes is not None:
+        raise ValueError("conditional image critics are not provided; use an MLP critic on flattened images")
+    norm = {"sn": "lipnb", "keras-sn": "keras"}.get(regime)
+    critic = conv_critic(input_shape=tuple(input_shape), normalization=norm, seed=seed)
+    if regime in ("clip", "constraint"):
+        constraint = WeightClip(kwargs.get("clip", 0.01)) if regime == "clip" else SpectralProjection(1.0)
+        for layer in critic.layers:
+            if hasattr(layer, "kernel"):
+                layer.kernel.constraint = constraint
+                if regime == "clip" and getattr(layer, "bias", None) is not None:
+                    layer.bias.constraint = constraint
+    return critic
+
+
+def mlp_generator(latent_dim: int = 2, output_dim: int = 2, hidden: Sequence[int] = (128, 128, 128),
+                  num_classes: int | None = None, output_activation=None, seed: int = 0) -> keras.Model:
+    """An MLP generator ``G(z)`` (or ``G(z, y)`` with a class embedding concatenated to z)."""
+    z_in = keras.Input((int(latent_dim),), name="z")
+    h, inputs = z_in, [z_in]
+    if num_classes is not None:
+        y_in = keras.Input((), dtype="int32", name="label")
+        h = keras.layers.Concatenate()([z_in, keras.layers.Embedding(int(num_classes), int(latent_dim))(y_in)])
+        inputs.append(y_in)
+    for i, units in enumerate(hidden):
+        h = keras.layers.Dense(int(units), activation="relu",
+                               kernel_initializer=keras.initializers.GlorotUniform(seed=seed + i))(h)
+    out = keras.layers.Dense(int(output_dim), activation=output_activation,
+                             kernel_initializer=keras.initializers.GlorotUniform(seed=seed + len(hidden)))(h)
+    return keras.Model(inputs if len(inputs) > 1 else z_in, out, name="generator")
+
+
+def image_generator(latent_dim: int = 32, shape=(8, 8, 1), hidden: Sequence[int] = (128, 256), seed: int = 0):
+    """An MLP generator of images in [0, 1] (for 8x8 digits)."""
+    gen = mlp_generator(latent_dim, int(np.prod(shape)), hidden, output_activation="sigmoid", seed=seed)
+    return keras.Sequential([gen, keras.layers.Reshape(shape)], name="image_generator")
+
+
+class WGAN(keras.Model):
+    """A Wasserstein GAN trained with ``fit``: ``n_critic`` critic steps per generator step.
+
+    Each batch the dataset yields must hold ``n_critic`` critic minibatches: critic step
+    ``i`` uses slice ``i`` (use :meth:`dataset`). For a conditional GAN the dataset yields
+    ``(images, labels)`` and both networks take ``[input, labels]``.
+
+    Args:
+        generator: maps ``z`` (or ``[z, labels]``) to samples.
+        critic: maps samples (or ``[samples, labels]``) to one score each; build it for the
+            regime with :func:`make_critic`.
+        regime: one of :data:`REGIMES`.
+        latent_dim: size of ``z``.
+        n_critic: critic steps per generator step (WGAN-GP: 5).
+        gp_weight: lambda of eqs. (24)-(25) (WGAN-GP: 10).
+        num_classes: set for a conditional GAN.
+        seed: seed of the latent and interpolation draws.
+
+    Example:
+        >>> gan = WGAN(mlp_generator(), make_critic("sn"), regime="sn")
+        >>> gan.compile()
+        >>> gan.fit(WGAN.dataset(points, batch_size=256, n_critic=5), steps_per_epoch=100)
+    """
+
+    def __init__(self, generator, critic, regime: str, latent_dim: int | None = None, n_critic: int = 5,
+                 gp_weight: float = 10.0, num_classes: int | None = None, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.regime = _check_regime(regime)
+        if isinstance(n_critic, bool) or not isinstance(n_critic, numbers.Integral) or n_critic < 1:
+            raise ValueError(f"n_critic must be an integer >= 1, got {n_critic!r}")
+        if not gp_weight >= 0:
+            raise ValueError(f"gp_weight must be >= 0, got {gp_weight!r}")
+        self.generator, self.critic = generator, critic
+        self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
+        self.n_critic, self.gp_weight = int(n_critic), float(gp_weight)
+        self.num_classes = num_classes
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in
+                         ("critic_loss", "generator_loss", "wasserstein", "penalty", "interpolate_grad_norm")}
+
+    @staticmethod
+    def dataset(x, batch_size: int, n_critic: int, labels=None, seed: int = 0):
+        """A repeating, shuffled ``tf.data`` pipeline of ``n_critic * batch_size`` batches."""
+        data = (x,) if labels is None else (x, labels)
+        ds = tf.data.Dataset.from_tensor_slices(data if labels is not None else x)
+        return ds.shuffle(min(len(x), 100_000), seed=seed).repeat().batch(batch_size * n_critic, drop_remainder=True)
+
+    def compile(self, critic_optimizer=None, generator_optimizer=None, **kwargs):
+        """Adam(1e-4, beta_1=0, beta_2=0.9) for both, as in WGAN-GP, unless given."""
+        super().compile(**kwargs)
+        self.critic_optimizer = critic_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)
+        self.generator_optimizer = generator_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def sample(self, n: int, labels=None):
+        """n generated samples (numpy); ``labels`` for a conditional generator."""
+        z = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+        inputs = z if labels is None else [z, tf.convert_to_tensor(labels, tf.int32)]
+        return keras.ops.convert_to_numpy(self.generator(inputs, training=False))
+
+    def _inputs(self, x, labels):
+        return x if labels is None else [x, labels]
+
+    def train_step(self, data):
+        real_all, labels_all = (data if isinstance(data, tuple) else (data, None))
+        batch = tf.shape(real_all)[0] // self.n_critic
+        for i in range(self.n_critic):
+            real = real_all[i * batch:(i + 1) * batch]
+            labels = None if labels_all is None else labels_all[i * batch:(i + 1) * batch]
+            z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+            fake = self.generator(self._inputs(z, labels), training=True)
+            with tf.GradientTape() as tape:
+                # Real and fake in one call: a spectrally normalized critic iterates once
+                # per step and scores both halves with the same normalized weights.
+                both_labels = None if labels is None else tf.concat([labels, labels], 0)
+                scores = self.critic(self._inputs(tf.concat([real, fake], 0), both_labels), training=True)
+                w_estimate = tf.reduce_mean(scores[:batch]) - tf.reduce_mean(scores[batch:])
+                loss = -w_estimate
+                penalty = tf.constant(0.0)
+                norms = tf.constant([0.0])
+                if self.regime in ("gp", "gp-one-sided"):
+                    penalty, norms = gradient_penalty(
+                        self.critic, real, fake, one_sided=self.regime == "gp-one-sided",
+                        extra_inputs=None if labels is None else [labels], return_norms=True,
+                        seed=self.seed_generator)
+                    loss = loss + self.gp_weight * penalty
+            grads = tape.gradient(loss, self.critic.trainable_variables)
+            # Keras applies kernel constraints (clip, projection) right after this step.
+            self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            fake = self.generator(self._inputs(z, labels), training=True)
+            g_loss = -tf.reduce_mean(self.critic(self._inputs(fake, labels), training=False))
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        values = dict(critic_loss=loss, generator_loss=g_loss, wasserstein=w_estimate, penalty=penalty,
+                      interpolate_grad_norm=tf.reduce_mean(norms))
+        for name, value in values.items():
+            self.trackers[name].update_state(value)
+        return {name: t.result() for name, t in self.trackers.items()}
+
+
+class SampleQuality(keras.callbacks.Callback):
+    """Evaluates a WGAN every ``every`` generator steps; keeps training time separate.
+
+    Each record holds the generator step, the critic steps so far, the training seconds
+    so far (evaluation time excluded) and the metrics ``evaluate(gan)`` returns.
+    """
+
+    def __init__(self, evaluate, every: int):
+        super().__init__()
+        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+        self.evaluate, self.every = evaluate, int(every)
+        self.records: list[dict] = []
+
+    def on_train_begin(self, logs=None):
+        import time
+
+        self._clock, self._train_seconds, self._step = time.perf_counter, 0.0, 0
+        self.records.append(dict(step=0, critic_steps=0, seconds=0.0, **self.evaluate(self.model)))
+        self._t0 = self._clock()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._step += 1
+        if self._step % self.every == 0:
+            self._train_seconds += self._clock() - self._t0
+            self.records.append(dict(step=self._step, critic_steps=self._step * self.model.n_critic,
+                                     seconds=self._train_seconds, **self.evaluate(self.model)))
+            self._t0 = self._clock()
+
+
+def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes=None, generator=None,
+               critic=None, batch_size: int = 256, n_critic: int = 5, learning_rate: float = 1e-4,
+               beta_1: float = 0.0, beta_2: float = 0.9, gp_weight: float = 10.0, eval_every: int = 50,
+               seed: int = 0, verbose: int = 0):
+    """Build (unless given) and train a WGAN for ``steps`` generator steps; log sample quality.
+
+    Returns:
+        ``(gan, records)`` with the :class:`SampleQuality` records.
+    """
+    from lipnb.repro import seed_everything
+
+    seed_everything(seed)
+    shape = tuple(np.asarray(x).shape[1:])
+    if generator is None:
+        generator = mlp_generator(latent_dim=2, output_dim=int(np.prod(shape)), num_classes=num_classes, seed=seed)
+    if critic is None:
+        critic = make_critic(regime, input_shape=shape, num_classes=num_classes, seed=seed)
+    gan = WGAN(generator, critic, regime=regime, n_critic=n_critic, gp_weight=gp_weight,
+               num_classes=num_classes, seed=seed)
+    gan.compile(keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
+                keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2))
+    log = SampleQuality(evaluate, eval_every)
+    gan.fit(WGAN.dataset(np.asarray(x), batch_size, n_critic, labels=labels, seed=seed),
+            steps_per_epoch=int(steps), epochs=1, callbacks=[log], verbose=verbose)
+    return gan, log.records
+
+
+def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int = 256) -> dict:
+    """Median seconds per ``train_step`` of each WGAN, timed in interleaved rounds.
+
+    Each round runs ``steps`` compiled training steps of every GAN in turn, so machine
+    noise affects them alike. The GANs keep training while being timed.
+    """
+    import statistics
+    import time
+
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    batch = {}
+    fns = {}
+    for name, gan in gans.items():
+        data = next(iter(WGAN.dataset(np.asarray(x), batch_size, gan.n_critic)))
+        batch[name] = data
+        fns[name] = tf.function(gan.train_step)
+        fns[name](data)  # trace
+    times = {name: [] for name in gans}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(int(steps)):
+                out = fn(batch[name])
+            float(out["critic_loss"])
+            times[name].append((time.perf_counter() - t0) / steps)
+    return {name: statistics.median(t) for name, t in times.items()}
