@@ -185,6 +185,10 @@ class WGAN(keras.Model):
         super().compile(**kwargs)
         self.critic_optimizer = critic_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)
         self.generator_optimizer = generator_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)
+        # Create the optimizer slots now: the critic updates run inside a graph loop,
+        # where variables cannot be created.
+        self.critic_optimizer.build(self.critic.trainable_variables)
+        self.generator_optimizer.build(self.generator.trainable_variables)
 
     @property
     def metrics(self):
@@ -202,32 +206,45 @@ class WGAN(keras.Model):
     def _inputs(self, x, labels):
         return x if labels is None else [x, labels]
 
+    def critic_step(self, real, labels):
+        """One critic update on a real minibatch; returns (loss, W estimate, penalty, grad norm)."""
+        batch = tf.shape(real)[0]
+        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        fake = self.generator(self._inputs(z, labels), training=True)
+        with tf.GradientTape() as tape:
+            # Real and fake in one call: a spectrally normalized critic iterates once
+            # per step and scores both halves with the same normalized weights.
+            both_labels = None if labels is None else tf.concat([labels, labels], 0)
+            scores = self.critic(self._inputs(tf.concat([real, fake], 0), both_labels), training=True)
+            w_estimate = tf.reduce_mean(scores[:batch]) - tf.reduce_mean(scores[batch:])
+            loss = -w_estimate
+            penalty, norm = tf.constant(0.0), tf.constant(0.0)
+            if self.regime in ("gp", "gp-one-sided"):
+                penalty, norms = gradient_penalty(
+                    self.critic, real, fake, one_sided=self.regime == "gp-one-sided",
+                    extra_inputs=None if labels is None else [labels], return_norms=True,
+                    seed=self.seed_generator)
+                loss = loss + self.gp_weight * penalty
+                norm = tf.reduce_mean(norms)
+        grads = tape.gradient(loss, self.critic.trainable_variables)
+        # Keras applies kernel constraints (clip, projection) right after this step.
+        self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        return loss, w_estimate, penalty, norm
+
     def train_step(self, data):
         real_all, labels_all = (data if isinstance(data, tuple) else (data, None))
         batch = tf.shape(real_all)[0] // self.n_critic
-        for i in range(self.n_critic):
+
+        def body(i, *_):
             real = real_all[i * batch:(i + 1) * batch]
             labels = None if labels_all is None else labels_all[i * batch:(i + 1) * batch]
-            z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
-            fake = self.generator(self._inputs(z, labels), training=True)
-            with tf.GradientTape() as tape:
-                # Real and fake in one call: a spectrally normalized critic iterates once
-                # per step and scores both halves with the same normalized weights.
-                both_labels = None if labels is None else tf.concat([labels, labels], 0)
-                scores = self.critic(self._inputs(tf.concat([real, fake], 0), both_labels), training=True)
-                w_estimate = tf.reduce_mean(scores[:batch]) - tf.reduce_mean(scores[batch:])
-                loss = -w_estimate
-                penalty = tf.constant(0.0)
-                norms = tf.constant([0.0])
-                if self.regime in ("gp", "gp-one-sided"):
-                    penalty, norms = gradient_penalty(
-                        self.critic, real, fake, one_sided=self.regime == "gp-one-sided",
-                        extra_inputs=None if labels is None else [labels], return_norms=True,
-                        seed=self.seed_generator)
-                    loss = loss + self.gp_weight * penalty
-            grads = tape.gradient(loss, self.critic.trainable_variables)
-            # Keras applies kernel constraints (clip, projection) right after this step.
-            self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+            return (i + 1, *self.critic_step(real, labels))
+
+        # A graph loop rather than an unrolled one: tracing stays fast for any n_critic.
+        zero = tf.constant(0.0)
+        _, loss, w_estimate, penalty, norm = tf.while_loop(
+            lambda i, *_: i < self.n_critic, body, (tf.constant(0), zero, zero, zero, zero))
+        labels = None if labels_all is None else labels_all[:batch]
         z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
         with tf.GradientTape() as tape:
             fake = self.generator(self._inputs(z, labels), training=True)
@@ -235,7 +252,7 @@ class WGAN(keras.Model):
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         values = dict(critic_loss=loss, generator_loss=g_loss, wasserstein=w_estimate, penalty=penalty,
-                      interpolate_grad_norm=tf.reduce_mean(norms))
+                      interpolate_grad_norm=norm)
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
@@ -309,19 +326,18 @@ def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int
 
     if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    batch = {}
-    fns = {}
+    fns, iterators = {}, {}
     for name, gan in gans.items():
-        data = next(iter(WGAN.dataset(np.asarray(x), batch_size, gan.n_critic)))
-        batch[name] = data
-        fns[name] = tf.function(gan.train_step)
-        fns[name](data)  # trace
+        iterators[name] = iter(WGAN.dataset(np.asarray(x), batch_size, gan.n_critic))
+        # fit() already compiled the training step; reuse it rather than tracing again.
+        fns[name] = gan.train_function if getattr(gan, "train_function", None) else gan.make_train_function()
+        fns[name](iterators[name])
     times = {name: [] for name in gans}
     for _ in range(rounds):
         for name, fn in fns.items():
             t0 = time.perf_counter()
             for _ in range(int(steps)):
-                out = fn(batch[name])
-            float(out["critic_loss"])
+                out = fn(iterators[name])
+            float(keras.ops.convert_to_numpy(out["critic_loss"]))
             times[name].append((time.perf_counter() - t0) / steps)
     return {name: statistics.median(t) for name, t in times.items()}

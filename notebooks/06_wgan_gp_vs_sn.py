@@ -54,7 +54,7 @@ import numpy as np
 run = lipnb.start_notebook("06_wgan_gp_vs_sn", globals(), profiles={
     "smoke": dict(toy=["8 Gaussians"], seeds=1, steps=20, digit_steps=10, eval_every=10, eval_points=128,
                   classifier_epochs=1, timing_steps=3),
-    "quick": dict(toy=["8 Gaussians", "25 Gaussians", "Swiss roll"], seeds=2, steps=300, digit_steps=300,
+    "quick": dict(toy=["8 Gaussians", "25 Gaussians", "Swiss roll"], seeds=2, steps=250, digit_steps=250,
                   eval_every=50, eval_points=512, classifier_epochs=20, timing_steps=30),
     "full": dict(toy=["8 Gaussians", "25 Gaussians", "Swiss roll"], seeds=5, steps=5000, digit_steps=5000,
                  eval_every=250, eval_points=1024, classifier_epochs=40, timing_steps=200),
