@@ -231,6 +231,17 @@ class WGAN(keras.Model):
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
         return loss, w_estimate, penalty, norm
 
+    def generator_step(self, batch, labels=None):
+        """One generator update on ``batch`` latent draws; returns the generator loss."""
+        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
+        with tf.GradientTape() as tape:
+            fake = self.generator(self._inputs(z, labels), training=True)
+            # training=False: no power iteration here; lipnb's SN still normalizes.
+            g_loss = -tf.reduce_mean(self.critic(self._inputs(fake, labels), training=False))
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return g_loss
+
     def train_step(self, data):
         real_all, labels_all = (data if isinstance(data, tuple) else (data, None))
         batch = tf.shape(real_all)[0] // self.n_critic
@@ -245,12 +256,7 @@ class WGAN(keras.Model):
         _, loss, w_estimate, penalty, norm = tf.while_loop(
             lambda i, *_: i < self.n_critic, body, (tf.constant(0), zero, zero, zero, zero))
         labels = None if labels_all is None else labels_all[:batch]
-        z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
-        with tf.GradientTape() as tape:
-            fake = self.generator(self._inputs(z, labels), training=True)
-            g_loss = -tf.reduce_mean(self.critic(self._inputs(fake, labels), training=False))
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        g_loss = self.generator_step(batch, labels)
         values = dict(critic_loss=loss, generator_loss=g_loss, wasserstein=w_estimate, penalty=penalty,
                       interpolate_grad_norm=norm)
         for name, value in values.items():
