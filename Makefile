@@ -61,12 +61,13 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	@mkdir -p $(STATE)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 bench: $(STAMP)
 	@mkdir -p $(STATE)
 	$(PY) benchmarks/bench_foundation.py
 	$(PY) benchmarks/bench_layers.py
+	$(PY) benchmarks/bench_gan.py
 
 clean:
 	rm -rf build

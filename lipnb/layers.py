@@ -138,7 +138,6 @@ class SpectralNormalization(keras.layers.Wrapper):
         Returns:
             The spectral norm with the new vector.
         """
-        import numpy as np
         import tensorflow as tf
 
         iterations = _check_positive_int(iterations or self.warmup_iterations, "iterations")
