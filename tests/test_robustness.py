@@ -1,0 +1,101 @@
+"""Determinism of recorded results, and interrupted runs that leave committed files intact."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import papermill
+import pytest
+
+import reproduce
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def smoke_results(stem, tmp_path):
+    nb = jupytext.read(reproduce.NOTEBOOKS / f"{stem}.py")
+    nb.metadata["kernelspec"] = dict(reproduce.KERNELSPEC)
+    inp, out, res = tmp_path / f"{stem}.in.ipynb", tmp_path / f"{stem}.out.ipynb", tmp_path / f"{stem}.json"
+    nbformat.write(nb, inp)
+    os.environ["LIPNB_RESULTS_PATH"] = str(res)
+    try:
+        papermill.execute_notebook(str(inp), str(out), parameters={"profile": "smoke"},
+                                   kernel_name=reproduce.KERNEL, cwd=str(reproduce.NOTEBOOKS), progress_bar=False)
+    finally:
+        os.environ.pop("LIPNB_RESULTS_PATH")
+    return [c["measured"] for c in json.loads(res.read_text())["claims"]]
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("stem", ["02_frobenius_bound", "04_power_iteration"])
+def test_two_runs_record_identical_values(stem, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = smoke_results(stem, tmp_path / "a")
+    second = smoke_results(stem, tmp_path / "b")
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+
+
+NOTEBOOK = '''# %% tags=["parameters"]
+profile = "quick"
+seed = 0
+
+# %%
+import os, time
+time.sleep(float(os.environ.get("LIPNB_TEST_SLEEP", "0")))
+from lipnb.repro import NotebookRun
+run = NotebookRun("{name}", profile, seed, {{}})
+run.claim("ok", "Fine.", "eq. (0)", {{"value": 1}}, True)
+run.finish();
+'''
+
+DRIVER = '''
+import sys
+sys.path.insert(0, {tools!r})
+from pathlib import Path
+import reproduce
+reproduce.ROOT = Path({root!r})
+reproduce.NOTEBOOKS = reproduce.ROOT / "notebooks"
+sys.exit(reproduce.main([]))
+'''
+
+
+@pytest.mark.notebook
+def test_interrupt_keeps_committed_files_and_rerun_resumes(tmp_path):
+    nbdir = tmp_path / "notebooks"
+    nbdir.mkdir()
+    for name in ("95_first", "96_second"):
+        (nbdir / f"{name}.py").write_text(NOTEBOOK.format(name=name))
+    driver = DRIVER.format(tools=str(ROOT / "tools"), root=str(tmp_path))
+    env = dict(os.environ, LIPNB_TEST_SLEEP="0")
+    subprocess.run([sys.executable, "-c", driver], env=env, check=True, capture_output=True, timeout=300)
+    committed = {p: p.read_bytes() for p in [*nbdir.glob("*.ipynb"), *(tmp_path / "results").glob("*")]}
+    assert len(committed) == 5  # two notebooks, two results, the summary
+
+    (nbdir / "96_second.py").write_text(NOTEBOOK.format(name="96_second") + "\n# edited\n")
+    env["LIPNB_TEST_SLEEP"] = "60"
+    proc = subprocess.Popen([sys.executable, "-c", driver], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "build" / "tmp" / "quick" / "96_second.kernel.log").exists():
+        assert time.time() < deadline and proc.poll() is None, "the runner never reached the notebook"
+        time.sleep(0.5)
+    time.sleep(3)  # inside the sleeping cell
+    os.killpg(proc.pid, signal.SIGKILL)  # no chance to clean up: the hardest interrupt
+    proc.wait()
+    for path, content in committed.items():
+        assert path.read_bytes() == content, f"{path.name} changed by an interrupted run"
+
+    env["LIPNB_TEST_SLEEP"] = "0"
+    out = subprocess.run([sys.executable, "-c", driver], env=env, check=True, capture_output=True,
+                         text=True, timeout=300).stdout
+    assert "95_first (quick): up to date" in out
+    assert "96_second (quick): done" in out and "1 of 2 notebooks executed" in out
+    data = json.loads((tmp_path / "results" / "96_second.json").read_text())
+    assert data["source_sha256"] == reproduce.sha256_file(nbdir / "96_second.py")
