@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from lipnb.norms import _check_positive_int
+
 __all__ = ["random_perturbation", "loss_input_gradient", "fgsm", "pgd"]
 
 
@@ -59,8 +61,7 @@ def fgsm(model, x, y, epsilon: float, norm: str = "l2") -> np.ndarray:
 def pgd(model, x, y, epsilon: float, steps: int = 10, step_size: float | None = None) -> np.ndarray:
     """Projected gradient ascent on the loss inside the l2 ball of radius ``epsilon``."""
     epsilon = _check_epsilon(epsilon)
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = _check_positive_int(steps, "steps")
     step_size = 2.5 * epsilon / steps if step_size is None else float(step_size)
     x0 = np.asarray(x, dtype=np.float32)
     xa = x0.copy()

@@ -8,9 +8,10 @@ local slope: a Jacobian's spectral norm at a point, or a finite-difference ratio
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
+
+from lipnb.norms import _check_positive_int
 
 from lipnb.norms import spectral_norm
 
@@ -57,14 +58,12 @@ def activation_lipschitz(activation) -> float:
 _NEUTRAL_LAYERS = {"InputLayer", "Dropout", "Flatten", "Reshape", "GaussianNoise", "GaussianDropout",
                    "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D", "ZeroPadding1D",
                    "ZeroPadding2D", "Cropping1D", "Cropping2D", "Permute", "Identity"}
-_ACTIVATION_LAYERS = {"ReLU": "relu", "ELU": "elu", "Softmax": None}
 
 
 def _layer_lipschitz(layer, input_shape, conv_method="exact") -> float:
     """Upper bound on one single-input layer's Lipschitz constant (2-norms)."""
     import keras
 
-    from lipnb.conv import conv_operator_norm_bound
     from lipnb.layers import SpectralNormalization
 
     kind = type(layer).__name__
@@ -255,8 +254,7 @@ def lipschitz_lower_bound(model, x, steps: int = 50, learning_rate: float = 0.01
     import keras
     import tensorflow as tf
 
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = _check_positive_int(steps, "steps")
     arr = _check_batch(x)
     best = float(np.max(jacobian_spectral_norms(model, arr)))
     rng = np.random.default_rng(seed)

@@ -13,6 +13,9 @@ import numbers
 import keras
 from keras import ops
 
+from lipnb._power import PersistentVectors
+from lipnb.norms import _check_positive_int
+
 __all__ = ["WeightClip", "FrobeniusBall", "SpectralProjection"]
 
 
@@ -61,30 +64,11 @@ class SpectralProjection(keras.constraints.Constraint):
 
     def __init__(self, max_norm: float = 1.0, power_iterations: int = 1):
         self.max_norm = _positive(max_norm, "max_norm")
-        if isinstance(power_iterations, bool) or not isinstance(power_iterations, numbers.Integral) \
-                or power_iterations < 1:
-            raise ValueError(f"power_iterations must be an integer >= 1, got {power_iterations!r}")
-        self.power_iterations = int(power_iterations)
-        self._vectors = {}
+        self.power_iterations = _check_positive_int(power_iterations, "power_iterations")
+        self._vectors = PersistentVectors(seed=1)
 
     def __call__(self, w):
-        import tensorflow as tf
-
-        m = ops.reshape(ops.cast(w, "float32"), (-1, w.shape[-1]))
-        key = getattr(w, "path", None) or tuple(w.shape)  # one vector per variable
-        if key not in self._vectors:
-            with tf.init_scope():
-                start = tf.random.stateless_normal((1, int(m.shape[-1])), seed=(1, len(self._vectors)))
-                self._vectors[key] = tf.Variable(start / tf.norm(start), trainable=False)
-        store = self._vectors[key]
-        u = ops.convert_to_tensor(store)
-        for _ in range(self.power_iterations):
-            left = ops.matmul(u, ops.transpose(m))
-            left = left / ops.maximum(ops.norm(left), 1e-12)
-            u = ops.matmul(left, m)
-            sigma = ops.norm(u)
-            u = u / ops.maximum(sigma, 1e-12)
-        store.assign(u)
+        sigma = PersistentVectors.estimate(*self._vectors.iterate(w, self.power_iterations))
         scale = ops.minimum(1.0, self.max_norm / ops.maximum(sigma, 1e-12))
         return w * ops.cast(scale, w.dtype)
 

@@ -17,11 +17,12 @@ of eq. (22) is pursued:
 
 from __future__ import annotations
 
-import numbers
 from typing import Sequence
 
 import keras
 import numpy as np
+
+from lipnb.norms import _check_positive_int
 import tensorflow as tf
 
 from lipnb.constraints import SpectralProjection, WeightClip
@@ -161,8 +162,7 @@ class WGAN(keras.Model):
                  gp_weight: float = 10.0, num_classes: int | None = None, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.regime = _check_regime(regime)
-        if isinstance(n_critic, bool) or not isinstance(n_critic, numbers.Integral) or n_critic < 1:
-            raise ValueError(f"n_critic must be an integer >= 1, got {n_critic!r}")
+        n_critic = _check_positive_int(n_critic, "n_critic")
         if not gp_weight >= 0:
             raise ValueError(f"gp_weight must be >= 0, got {gp_weight!r}")
         self.generator, self.critic = generator, critic
@@ -172,6 +172,9 @@ class WGAN(keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
                          ("critic_loss", "generator_loss", "wasserstein", "penalty", "interpolate_grad_norm")}
+        # Both networks are built Keras models, so the WGAN's weights exist now; marking it
+        # built lets checkpoints and save_weights work before the first call.
+        self.built = True
 
     @staticmethod
     def dataset(x, batch_size: int, n_critic: int, labels=None, seed: int = 0):
@@ -273,8 +276,7 @@ class SampleQuality(keras.callbacks.Callback):
 
     def __init__(self, evaluate, every: int):
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-            raise ValueError(f"every must be an integer >= 1, got {every!r}")
+        every = _check_positive_int(every, "every")
         self.evaluate, self.every = evaluate, int(every)
         self.records: list[dict] = []
 
@@ -330,8 +332,7 @@ def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int
     import statistics
     import time
 
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = _check_positive_int(steps, "steps")
     fns, iterators = {}, {}
     for name, gan in gans.items():
         iterators[name] = iter(WGAN.dataset(np.asarray(x), batch_size, gan.n_critic))

@@ -16,10 +16,11 @@ one falls short (see the project README):
 
 from __future__ import annotations
 
-import numbers
 
 import keras
 from keras import ops
+
+from lipnb.norms import _check_positive_int
 
 __all__ = ["SpectralNormalization"]
 
@@ -52,12 +53,6 @@ def _read_float32(variable):
         return ops.cast(ops.convert_to_tensor(variable), "float32")
     with AutocastScope(None):
         return ops.cast(ops.convert_to_tensor(variable), "float32")
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    return int(value)
 
 
 @keras.saving.register_keras_serializable(package="lipnb")

@@ -7,6 +7,9 @@ import numbers
 import keras
 from keras import ops
 
+from lipnb._power import PersistentVectors
+from lipnb.norms import _check_positive_int
+
 __all__ = ["SpectralNormRegularizer", "gradient_penalty"]
 
 
@@ -30,42 +33,15 @@ class SpectralNormRegularizer(keras.regularizers.Regularizer):
     def __init__(self, l: float = 0.01, power_iterations: int = 1):
         if isinstance(l, bool) or not isinstance(l, numbers.Real) or not l >= 0:
             raise ValueError(f"l must be a number >= 0, got {l!r}")
-        if isinstance(power_iterations, bool) or not isinstance(power_iterations, numbers.Integral) \
-                or power_iterations < 1:
-            raise ValueError(f"power_iterations must be an integer >= 1, got {power_iterations!r}")
         self.l = float(l)
-        self.power_iterations = int(power_iterations)
-        self._vectors = {}
-
-    def _vector(self, key, out_dim):
-        import tensorflow as tf
-
-        if key not in self._vectors:
-            with tf.init_scope():  # created once, eagerly, even when first called in a graph
-                start = tf.random.stateless_normal((1, out_dim), seed=(0, len(self._vectors)))
-                self._vectors[key] = tf.Variable(start / tf.norm(start), trainable=False,
-                                                 name="spectral_norm_regularizer_vector")
-        return self._vectors[key]
+        self.power_iterations = _check_positive_int(power_iterations, "power_iterations")
+        self._vectors = PersistentVectors(seed=0)
 
     def spectral_norm(self, x):
         """Current estimate of ``|x|_2``; updates the persistent vector."""
-        w = ops.cast(x, "float32")
-        if len(w.shape) < 2:
-            raise ValueError(f"SpectralNormRegularizer needs a kernel of rank >= 2, got shape {w.shape}")
-        m = ops.reshape(w, (-1, w.shape[-1]))
-        key = getattr(x, "path", None) or id(x)
-        store = self._vector(key, int(m.shape[-1]))
-        u = ops.convert_to_tensor(store)
-        ms = ops.stop_gradient(m)
-        for _ in range(self.power_iterations):
-            left = ops.matmul(u, ops.transpose(ms))
-            left = left / ops.maximum(ops.norm(left), 1e-12)
-            u = ops.matmul(left, ms)
-            u = u / ops.maximum(ops.norm(u), 1e-12)
-        store.assign(u)
-        left = ops.stop_gradient(left)
-        u = ops.stop_gradient(u)
-        return ops.sum(ops.matmul(ops.matmul(left, m), ops.transpose(u)))
+        if len(x.shape) < 2:
+            raise ValueError(f"SpectralNormRegularizer needs a kernel of rank >= 2, got shape {x.shape}")
+        return PersistentVectors.estimate(*self._vectors.iterate(x, self.power_iterations))
 
     def __call__(self, x):
         if self.l == 0.0:

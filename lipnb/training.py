@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
+
+from lipnb.norms import _check_positive_int
 
 __all__ = ["l2_penalty", "parameter_trajectory"]
 
@@ -29,8 +30,7 @@ def parameter_trajectory(model, optimizer, x, y, steps: int, batch_size: int = 6
     """
     import tensorflow as tf
 
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = _check_positive_int(steps, "steps")
     dtype = model.trainable_variables[0].dtype
     x = np.asarray(x, dtype=dtype)
     y = np.asarray(y)
