@@ -8,9 +8,6 @@ side by side in this one process; quote ratios, not bare numbers, across machine
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -19,22 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, machine, median_time, write_results  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "tools"))
 import reproduce  # noqa: E402
 
 import lipnb  # noqa: E402
-
-OUT = ROOT / "benchmarks" / "results"
-
-
-def median_time(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), times
 
 
 def bench_notebooks(repeats):
@@ -44,7 +32,7 @@ def bench_notebooks(repeats):
         tmp = Path(tmp)
         for source in reproduce.notebook_sources():
             outputs = (tmp / f"{source.stem}.ipynb", tmp / f"{source.stem}.json")
-            med, times = median_time(
+            med, times, _ = median_time(
                 lambda: reproduce.execute(source, sha, "quick", tmp / "work", outputs=outputs), repeats)
             rows[source.stem] = {"median_s": med, "runs_s": times}
             print(f"{source.stem}: {med:.1f} s", flush=True)
@@ -54,7 +42,7 @@ def bench_notebooks(repeats):
 def bench_noop_reproduce(repeats):
     def once():
         subprocess.run(["make", "-s", "reproduce"], cwd=ROOT, check=True, capture_output=True)
-    med, times = median_time(once, repeats)
+    med, times, _ = median_time(once, repeats)
     return {"median_s": med, "runs_s": times}
 
 
@@ -68,14 +56,14 @@ def bench_power_vs_svd(repeats):
                     @ rng.standard_normal((8, shape[1])) / np.sqrt(shape[0] * shape[1] / 64)).astype(np.float32)
         for label, w in (("gaussian", gaussian), ("low-rank + noise", low_rank + 0.1 * gaussian)):
             exact = float(np.linalg.svd(w.astype(np.float64), compute_uv=False)[0])
-            t_svd, _ = median_time(lambda: lipnb.spectral_norm(w, method="svd"), repeats)
+            t_svd, _, _ = median_time(lambda: lipnb.spectral_norm(w, method="svd"), repeats)
             entry = {"shape": list(shape), "matrix": label, "svd_s": t_svd}
             for name, fn in (
                 ("power_1_iteration", lambda: lipnb.power_iteration(w, iterations=1).sigma),
                 ("power_20_iterations", lambda: lipnb.power_iteration(w, iterations=20).sigma),
                 ("power_to_tol_1e-6", lambda: lipnb.spectral_norm(w, method="power", tol=1e-6)),
             ):
-                t, _ = median_time(fn, repeats)
+                t, _, _ = median_time(fn, repeats)
                 entry[name] = {"median_s": t, "svd_over_power": t_svd / t,
                                "relative_error": abs(fn() - exact) / exact}
             rows.append(entry)
@@ -115,37 +103,17 @@ def markdown(res):
     return "\n".join(lines) + "\n"
 
 
-def update_readme_block(name, block):
-    """Replace the README text between <!-- bench:NAME --> and <!-- /bench:NAME -->."""
-    readme = ROOT / "README.md"
-    text = readme.read_text()
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{start}\n{block}{end}{tail}")
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--repeats-notebooks", type=int, default=1)
     args = parser.parse_args()
-    res = {
-        "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {__import__('os').cpu_count()} CPU cores, "
-                   f"Python {platform.python_version()}",
-        "repeats": args.repeats, "repeats_notebooks": args.repeats_notebooks,
-    }
+    res = {"date": time.strftime("%Y-%m-%d"), "machine": machine(),
+           "repeats": args.repeats, "repeats_notebooks": args.repeats_notebooks}
     res["power_vs_svd"] = bench_power_vs_svd(args.repeats)
     res["noop"] = bench_noop_reproduce(args.repeats)
     res["notebooks"] = bench_notebooks(args.repeats_notebooks)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "foundation.json").write_text(json.dumps(res, indent=2) + "\n")
-    block = markdown(res)
-    (OUT / "foundation.md").write_text(block)
-    update_readme_block("foundation", block)
-    print(block)
+    write_results("foundation", res, markdown(res))
 
 
 if __name__ == "__main__":

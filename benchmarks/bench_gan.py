@@ -9,9 +9,6 @@ block between ``<!-- bench:gan -->`` markers.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -19,15 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, write_results  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import lipnb  # noqa: E402
-from bench_foundation import update_readme_block  # noqa: E402
 
 
 def main():
@@ -57,7 +52,7 @@ def main():
                 keras.ops.convert_to_numpy(out if not isinstance(out, tuple) else out[0])
                 times[regime][kind].append((time.perf_counter() - t0) / args.steps)
     res = {"date": time.strftime("%Y-%m-%d"), "rounds": args.rounds, "batch": args.batch,
-           "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}",
+           "machine": machine(f"TensorFlow {tf.__version__}"),
            "median_ms": {r: {k: statistics.median(v) * 1e3 for k, v in t.items()} for r, t in times.items()}}
     sn = res["median_ms"]["sn"]["critic"]
     res["gp_over_sn_critic"] = res["median_ms"]["gp"]["critic"] / sn
@@ -67,12 +62,7 @@ def main():
     for regime, t in res["median_ms"].items():
         lines.append(f"| {regime} | {t['critic']:.2f} | {t['critic'] / sn:.2f} | {t['generator']:.2f} |")
     lines += ["", f"GP / SN critic step time: {res['gp_over_sn_critic']:.2f}."]
-    block = "\n".join(lines) + "\n"
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "gan.json").write_text(json.dumps(res, indent=2) + "\n")
-    (OUT / "gan.md").write_text(block)
-    update_readme_block("gan", block)
-    print(block)
+    write_results("gan", res, "\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -14,9 +14,6 @@ Writes benchmarks/results/layers.{json,md} and refreshes the README block betwee
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -24,15 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "benchmarks" / "results"
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import machine, median_time, write_results  # noqa: E402
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import lipnb  # noqa: E402
-from bench_foundation import update_readme_block  # noqa: E402
 
 
 def critic_step(normalization, gp: bool):
@@ -85,12 +80,8 @@ def bench_critic(rounds: int, steps: int, batch: int = 256):
 
 
 def timed(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        value = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), value
+    med, _, value = median_time(fn, repeats)
+    return med, value
 
 
 def bench_conv_norms(repeats: int, dense_sizes):
@@ -134,17 +125,11 @@ def main():
     args = parser.parse_args()
     lipnb.seed_everything(0)
     res = {"date": time.strftime("%Y-%m-%d"),
-           "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, TensorFlow {tf.__version__}, "
-                      f"Keras {keras.__version__}",
+           "machine": machine(f"TensorFlow {tf.__version__}, Keras {keras.__version__}"),
            "rounds": args.rounds}
     res["critic"] = bench_critic(args.rounds, args.steps)
     res["conv_norms"] = bench_conv_norms(args.repeats, [(8, 32), (16, 16)])
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "layers.json").write_text(json.dumps(res, indent=2) + "\n")
-    block = markdown(res)
-    (OUT / "layers.md").write_text(block)
-    update_readme_block("layers", block)
-    print(block)
+    write_results("layers", res, markdown(res))
 
 
 if __name__ == "__main__":

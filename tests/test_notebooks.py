@@ -1,14 +1,13 @@
 """Notebook pairing, staleness, results schema and papermill smoke runs."""
 
 import json
-import os
 
 import jupytext
-import nbformat
 import papermill
 import pytest
 
 import reproduce
+from notebook_runner import execute_notebook
 
 SOURCES = reproduce.notebook_sources()
 NAMES = [s.stem for s in SOURCES]
@@ -80,25 +79,10 @@ def test_committed_results_schema(source):
     assert len({c["id"] for c in data["claims"]}) == len(data["claims"])
 
 
-def execute(source, tmp_path, **parameters):
-    nb = jupytext.read(source)
-    nb.metadata["kernelspec"] = dict(reproduce.KERNELSPEC)
-    inp, out, res = tmp_path / "in.ipynb", tmp_path / "out.ipynb", tmp_path / "results.json"
-    nbformat.write(nb, inp)
-    os.environ["LIPNB_RESULTS_PATH"] = str(res)
-    try:
-        papermill.execute_notebook(str(inp), str(out), parameters=parameters,
-                                   kernel_name=reproduce.KERNEL, cwd=str(reproduce.NOTEBOOKS),
-                                   progress_bar=False)
-    finally:
-        os.environ.pop("LIPNB_RESULTS_PATH")
-    return res
-
-
 @pytest.mark.notebook
 @pytest.mark.parametrize("source", SOURCES, ids=NAMES)
 def test_smoke_run_writes_boolean_verdicts(source, tmp_path):
-    res = execute(source, tmp_path, profile="smoke")
+    res = execute_notebook(source, tmp_path, profile="smoke")
     check_results(json.loads(res.read_text()), source.stem, "smoke")
 
 
@@ -106,6 +90,6 @@ def test_smoke_run_writes_boolean_verdicts(source, tmp_path):
 def test_unknown_parameter_and_profile_are_errors(tmp_path):
     source = SOURCES[0]
     with pytest.raises(papermill.PapermillExecutionError, match="unknown parameter\\(s\\) epochs"):
-        execute(source, tmp_path, profile="smoke", epochs=3)
+        execute_notebook(source, tmp_path, profile="smoke", epochs=3)
     with pytest.raises(papermill.PapermillExecutionError, match="unknown profile 'huge'"):
-        execute(source, tmp_path, profile="huge")
+        execute_notebook(source, tmp_path, profile="huge")

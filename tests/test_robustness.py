@@ -8,28 +8,17 @@ import sys
 import time
 from pathlib import Path
 
-import jupytext
-import nbformat
-import papermill
 import pytest
 
 import reproduce
+from notebook_runner import execute_notebook, recorded_claims
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def smoke_results(stem, tmp_path):
-    nb = jupytext.read(reproduce.NOTEBOOKS / f"{stem}.py")
-    nb.metadata["kernelspec"] = dict(reproduce.KERNELSPEC)
-    inp, out, res = tmp_path / f"{stem}.in.ipynb", tmp_path / f"{stem}.out.ipynb", tmp_path / f"{stem}.json"
-    nbformat.write(nb, inp)
-    os.environ["LIPNB_RESULTS_PATH"] = str(res)
-    try:
-        papermill.execute_notebook(str(inp), str(out), parameters={"profile": "smoke"},
-                                   kernel_name=reproduce.KERNEL, cwd=str(reproduce.NOTEBOOKS), progress_bar=False)
-    finally:
-        os.environ.pop("LIPNB_RESULTS_PATH")
-    return [c["measured"] for c in json.loads(res.read_text())["claims"]]
+def smoke_results(stem, workdir):
+    path = execute_notebook(reproduce.NOTEBOOKS / f"{stem}.py", workdir, profile="smoke")
+    return [c["measured"] for c in recorded_claims(path)]
 
 
 @pytest.mark.notebook
