@@ -38,10 +38,14 @@ ifneq ($(shell cat $(STAMP) 2>/dev/null),$(STAMP_WANT))
 .PHONY: $(STAMP)
 endif
 
-.PHONY: help venv reproduce test bench clean
+# The site tests drive Debian's Chromium; install it where it is missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help venv browser reproduce render test bench clean
 
 help:
 	@echo "make reproduce [PROFILE=quick|smoke|full]   execute stale notebooks, write results/"
+	@echo "make render [PROFILE=...]                   build the static HTML site into build/site/"
 	@echo "make test                                   run the tests"
 	@echo "make bench                                  run the benchmarks, update the README tables"
 
@@ -59,7 +63,18 @@ reproduce: $(STAMP)
 	@mkdir -p $(STATE)
 	$(PY) tools/reproduce.py --profile $(PROFILE)
 
-test: $(STAMP)
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  echo "== installing Debian's chromium and chromium-driver for the site tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+render: $(STAMP)
+	@mkdir -p $(STATE)
+	$(PY) tools/render_site.py --profile $(PROFILE)
+
+test: $(STAMP) browser
 	@mkdir -p $(STATE)
 	$(PY) -m pytest -q -n 2
 

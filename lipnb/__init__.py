@@ -29,6 +29,7 @@ from lipnb.layers import SpectralNormalization
 from lipnb.metrics import (
     class_coverage,
     critic_gradient_norms,
+    critic_slopes,
     digit_classifier,
     frechet_distance,
     mode_statistics,
@@ -64,6 +65,7 @@ __all__ = [
     "mlp_generator",
     "class_coverage",
     "critic_gradient_norms",
+    "critic_slopes",
     "digit_classifier",
     "frechet_distance",
     "mode_statistics",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["wasserstein1", "mode_statistics", "critic_gradient_norms", "frechet_distance",
+__all__ = ["wasserstein1", "mode_statistics", "critic_gradient_norms", "critic_slopes", "frechet_distance",
            "class_coverage", "digit_classifier"]
 
 
@@ -70,6 +70,46 @@ def critic_gradient_norms(critic, x, extra_inputs=None, batch_size: int = 1024) 
         g = tape.gradient(total, xb).numpy().reshape(len(xb), -1)
         out.append(np.linalg.norm(g, axis=1))
     return np.concatenate(out)
+
+
+SLOPE_REGIONS = ("real", "interpolates", "far")
+
+
+def critic_slopes(gan, real, *, far_low: float = -8.0, far_high: float = 8.0, points: int = 512,
+                  seed: int = 0, tolerance: float = 0.2) -> dict:
+    """The critic's slopes ``|grad_x f|`` now, in three regions, as flat scalars for a log.
+
+    Regions: ``real`` (a subset of the data), ``interpolates`` (fresh
+    ``eps*x_r + (1-eps)*x_g`` between those points and new samples, where a gradient
+    penalty acts) and ``far`` (uniform in the box ``[far_low, far_high]^d``, where nothing
+    is penalized). The points are redrawn from ``seed`` at every call, so successive calls
+    during training measure the same real and far points. Meant for the ``evaluate`` of a
+    :class:`~lipnb.gan.SampleQuality` callback, for unconditional critics.
+
+    Returns:
+        ``{"slope_<region>_median", "slope_<region>_max", "slope_<region>_off"}`` per
+        region, where ``off`` is the share of points with ``| |grad f| - 1 | > tolerance``.
+    """
+    real = np.asarray(real, dtype=np.float32)
+    if real.ndim < 2 or len(real) == 0:
+        raise ValueError(f"real must be a non-empty batch of points, got shape {real.shape}")
+    if getattr(gan, "num_classes", None):
+        raise ValueError("critic_slopes measures unconditional critics; this WGAN is conditional")
+    if not far_low < far_high:
+        raise ValueError(f"need far_low < far_high, got {far_low} and {far_high}")
+    rng = np.random.default_rng(seed)
+    n = min(int(points), len(real))
+    data = real[rng.choice(len(real), n, replace=False)]
+    fake = np.asarray(gan.sample(n), dtype=np.float32).reshape(data.shape)
+    eps = rng.uniform(size=(n,) + (1,) * (data.ndim - 1)).astype(np.float32)
+    places = {"real": data, "interpolates": eps * data + (1 - eps) * fake,
+              "far": rng.uniform(far_low, far_high, data.shape).astype(np.float32)}
+    out = {}
+    for region, x in places.items():
+        g = critic_gradient_norms(gan.critic, x)
+        out.update({f"slope_{region}_median": float(np.median(g)), f"slope_{region}_max": float(g.max()),
+                    f"slope_{region}_off": float(np.mean(np.abs(g - 1) > tolerance))})
+    return out
 
 
 def frechet_distance(features_a, features_b) -> float:

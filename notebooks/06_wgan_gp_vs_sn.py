@@ -72,7 +72,9 @@ def toy_run(name, regime, s):
     make, _ = TOY[name]
     x, _ = make(20000, np.random.default_rng(1000 + s))
     held_out, _ = make(run.size.eval_points, np.random.default_rng(2000 + s))
-    evaluate = lambda gan: {"quality": lipnb.wasserstein1(gan.sample(run.size.eval_points), held_out)}
+    # Every evaluation also logs the critic's slopes on data, interpolates and far points.
+    evaluate = lambda gan: {"quality": lipnb.wasserstein1(gan.sample(run.size.eval_points), held_out),
+                            **lipnb.critic_slopes(gan, x, points=run.size.eval_points, seed=3000 + s)}
     return lipnb.train_wgan(x, regime, run.size.steps, evaluate, eval_every=run.size.eval_every,
                             seed=run.seed + s, **LR)
 
@@ -132,6 +134,45 @@ for ax, name in zip(axes[0], run.size.toy):
         ax.scatter(*gans[name, regime, 0].sample(1000).T, s=2, label=regime)
     ax.set(title=f"{name}: samples", xlabel="x₁", ylabel="x₂")
 axes[0, 0].legend(markerscale=5);
+
+# %% [markdown]
+# ## The critic's slopes during training
+# At every evaluation the log also holds $\|\nabla_x f\|$ of the current critic on the same
+# real points, on fresh interpolates between them and new samples, and on the same far
+# points (uniform on $[-8,8]^2$). Median over seeds of the per-evaluation median (solid)
+# and maximum (dotted) slope; the dashed line is slope 1.
+
+# %%
+regions_logged = lipnb.metrics.SLOPE_REGIONS
+def slope_curve(name, regime, region, stat):
+    runs = [logs[name, regime, s] for s in seeds_of(name)]
+    return (np.median([[r["critic_steps"] for r in log] for log in runs], axis=0),
+            np.median([[r[f"slope_{region}_{stat}"] for r in log] for log in runs], axis=0))
+
+fig, axes = plt.subplots(len(run.size.toy), len(regions_logged), figsize=(10, 2.6 * len(run.size.toy)),
+                         squeeze=False, sharex=True)
+for row, name in enumerate(run.size.toy):
+    for col, region in enumerate(regions_logged):
+        ax = axes[row, col]
+        for i, regime in enumerate(REGIMES):
+            xs, med = slope_curve(name, regime, region, "median")
+            ax.plot(xs, med, color=f"C{i}", label=regime)
+            ax.plot(*slope_curve(name, regime, region, "max"), color=f"C{i}", ls=":")
+        ax.axhline(1, color="k", ls="--", lw=0.8)
+        ax.set(yscale="log", title=f"{name}: {region}" if row == 0 else region)
+        if row == len(run.size.toy) - 1:
+            ax.set_xlabel("critic steps")
+    axes[row, 0].set_ylabel(f"{name}\n" + r"$\|\nabla_x f\|$")
+axes[0, 0].legend(fontsize=7);
+
+# %%
+# The largest slope the SN critic showed at any evaluation, in any region, on any toy set.
+sn_max_during = {name: max(r[f"slope_{region}_max"] for s in seeds_of(name) for r in logs[name, "sn", s]
+                           for region in regions_logged) for name in run.size.toy}
+# GP's off-norm shares (| |grad f| - 1 | > 0.2) per evaluation, median over seeds.
+gp_off_during = {region: slope_curve(run.size.toy[0], "gp", region, "off")[1].round(3).tolist()
+                 for region in regions_logged}
+sn_max_during, gp_off_during
 
 # %% [markdown]
 # ## Convergence: critic steps to reach the same quality
@@ -245,7 +286,8 @@ run.claim(
     "share of points with | |grad f| - 1 | > 0.2 is at least twice that on the interpolates.",
     "eqs. (24)-(26)",
     measured=dict(share_off_interpolates=off(gp_norms["interpolates"]), share_off_far=off(gp_norms["far"]),
-                  median_norm={k: float(np.median(v)) for k, v in gp_norms.items()}),
+                  median_norm={k: float(np.median(v)) for k, v in gp_norms.items()},
+                  share_off_during_training=gp_off_during),
     holds=off(gp_norms["far"]) >= 2 * max(off(gp_norms["interpolates"]), 0.01),
 )
 run.claim(
@@ -257,6 +299,16 @@ run.claim(
                   upper_as_trained=upper_as_trained, upper_exact_vectors=upper_exact),
     holds=bool(max(float(v.max()) for v in sn_norms.values()) <= 1 + 1e-3 and upper_exact <= 1 + 1e-6),
     note="measured on the trained vectors; the certified bound after warm_up()",
+)
+run.claim(
+    "sn-critic-bounded-during-training",
+    "At every evaluation during training, on every toy data set and seed, the SN critic's gradient "
+    "norm stays at most 1 (+1e-3) on data, interpolates and far points.",
+    "section 'Spectral normalization'",
+    measured=dict(max_slope_during_training=sn_max_during),
+    holds=bool(max(sn_max_during.values()) <= 1 + 1e-3),
+    note=f"{len(logs[run.size.toy[0], 'sn', 0])} evaluations per run, "
+         f"{run.size.eval_points} points per region; the vectors as trained (one iteration per step)",
 )
 
 # %%

@@ -106,6 +106,41 @@ def test_critic_gradient_norms_of_a_linear_critic():
     np.testing.assert_allclose(lipnb.critic_gradient_norms(critic, np.zeros((5, 2))), 5.0, rtol=1e-6)
 
 
+def test_critic_slopes_logs_every_region_and_catches_a_steep_critic():
+    gan = lipnb.WGAN(lipnb.mlp_generator(seed=0), lipnb.make_critic("none", seed=0), regime="none")
+    # A linear critic of slope 5 everywhere: every region reports 5 and is entirely off-norm.
+    linear = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False)])
+    linear.layers[0].set_weights([np.array([[3.0], [4.0]], "float32")])
+    gan.critic = linear
+    slopes = lipnb.critic_slopes(gan, DATA, points=64)
+    assert set(slopes) == {f"slope_{r}_{s}" for r in ("real", "interpolates", "far")
+                           for s in ("median", "max", "off")}
+    for region in ("real", "interpolates", "far"):
+        assert slopes[f"slope_{region}_median"] == pytest.approx(5.0, rel=1e-6)
+        assert slopes[f"slope_{region}_off"] == 1.0
+    assert lipnb.critic_slopes(gan, DATA, points=64) == slopes  # same points at every call
+
+
+def test_critic_slopes_inside_training_logs():
+    """Logged during training: an SN critic stays at slope <= 1 at every evaluation."""
+    slopes = lambda gan: W1(gan) | lipnb.critic_slopes(gan, DATA, points=128)  # noqa: E731
+    _, records = lipnb.train_wgan(DATA, "sn", 20, slopes, eval_every=10, batch_size=64, seed=0)
+    assert len(records) == 3
+    assert all(r[f"slope_{g}_max"] <= 1 + 1e-3 for r in records for g in ("real", "interpolates", "far"))
+
+
+def test_critic_slopes_rejects_bad_input():
+    gan = lipnb.WGAN(lipnb.mlp_generator(seed=0), lipnb.make_critic("none", seed=0), regime="none")
+    with pytest.raises(ValueError, match="non-empty"):
+        lipnb.critic_slopes(gan, np.zeros((0, 2)))
+    with pytest.raises(ValueError, match="far_low < far_high"):
+        lipnb.critic_slopes(gan, DATA, far_low=1.0, far_high=1.0)
+    conditional = lipnb.WGAN(lipnb.mlp_generator(num_classes=3, seed=0),
+                             lipnb.make_critic("none", num_classes=3, seed=0), regime="none", num_classes=3)
+    with pytest.raises(ValueError, match="conditional"):
+        lipnb.critic_slopes(conditional, DATA)
+
+
 def test_checkpoint_callback_round_trip(tmp_path):
     """fit's ModelCheckpoint saves the generator and critic weights; a fresh WGAN reloads them."""
     import keras as k

@@ -1,0 +1,225 @@
+"""The reproduction report: notebook catalogue and claims tables for the README and the site.
+
+Everything here is generated from ``results/*.json`` and the catalogue below, so the
+README's tables cannot drift from what the notebooks measured. ``make reproduce``
+refreshes them; ``python tools/report.py --check`` fails when they are stale.
+
+Like ``reproduce.py`` this module imports neither TensorFlow nor lipnb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "results"
+README = ROOT / "README.md"
+
+# The article's order. One line each on what the notebook shows; the title and the
+# derivation live in the notebook itself.
+CATALOG = [
+    ("01_lipschitz_constraint", "eqs. (1)–(6)",
+     "finite differences ≤ largest gradient norm ≤ product of layer norms on a trained MLP; activation "
+     "bounds; residual blocks; perturbations against the bound"),
+    ("02_frobenius_bound", "eqs. (7)–(10)",
+     "‖W‖₂ ≤ ‖W‖_F ≤ √rank ‖W‖₂ with its equality cases; looseness against size, with theory; trained layers"),
+    ("03_l2_weight_decay", "eqs. (11)–(12)",
+     "the l2 penalty is weight decay for SGD (to round-off) but not for Adam; a λ sweep of the Lipschitz "
+     "bound, sensitivity and generalization"),
+    ("04_power_iteration", "eqs. (13)–(20)",
+     "‖W‖₂ = √λ_max(WᵀW); the spectral-radius erratum; measured convergence rates; the all-ones start "
+     "failing; tied singular values; tracking σ during training"),
+    ("05_spectral_norm_regularization", "eq. (21)",
+     "none vs l2 vs spectral-norm regularization vs spectral normalization vs a supervised gradient "
+     "penalty, at two batch sizes: accuracy, generalization gap, Lipschitz bounds, noise/FGSM/PGD robustness"),
+    ("06_wgan_gp_vs_sn", "eqs. (22)–(26)",
+     "weight clipping, GP, one-sided GP and SN on 8 and 25 Gaussians, Swiss roll and digits: quality "
+     "against critic steps and time, the critics' slopes during training, GP's cost per step, where GP "
+     "holds the constraint, the SN critic's certified bound"),
+    ("07_conditional_many_classes", "discussion of eq. (26)",
+     "conditional WGAN with K = 2…100 classes and on 10-class digits, GP against SN: per-class quality, "
+     "where interpolates fall, Lipschitz violations away from them"),
+    ("08_constraint_vs_reparameterization", "the Keras detail",
+     "post-step constraint vs Keras's SN vs lipnb's reparameterization: gradients against the exact one, "
+     "GAN outcomes, Keras's inference pitfall"),
+    ("09_convolution_operator_norm", "eq. (7) for convolutions",
+     "reshaped-kernel norm ≤ operator norm ≤ √(k_h k_w) × it; FFT and Lanczos against the dense SVD; SN by "
+     "the reshaped kernel is not 1-Lipschitz, SN by the operator norm is"),
+]
+
+
+@dataclass(frozen=True)
+class Claim:
+    notebook: str
+    id: str
+    statement: str
+    article: str
+    holds: bool
+    measured: str
+    note: str
+    flag: str
+
+
+def article_flag(article: str) -> str:
+    """How a claim relates to the article: an erratum, a gap it leaves, or beyond it."""
+    low = article.lower()
+    if "erratum" in low:
+        return "erratum"
+    if "gap:" in low:
+        return "gap"
+    if any(k in low for k in ("not in the article", "our observation", "our design", "exercise")):
+        return "beyond the article"
+    return ""
+
+
+def _number(x) -> str:
+    if isinstance(x, bool):
+        return str(x).lower()
+    if isinstance(x, int):
+        return str(x)
+    if isinstance(x, float):
+        if math.isnan(x) or math.isinf(x):
+            return str(x)
+        return f"{x:.3g}"
+    return str(x)
+
+
+def _flatten(value, prefix=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+    elif isinstance(value, list) and len(value) > 4:
+        numbers = [v for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if len(numbers) == len(value):
+            yield prefix, f"{len(value)} values in [{_number(min(numbers))}, {_number(max(numbers))}]"
+        else:
+            yield prefix, f"{len(value)} entries"
+    elif isinstance(value, list):
+        yield prefix, "[" + ", ".join(_number(v) if not isinstance(v, (dict, list)) else "…" for v in value) + "]"
+    else:
+        yield prefix, _number(value)
+
+
+def measured_summary(measured: dict, limit: int = 4) -> str:
+    """The first ``limit`` measured values, flattened to ``key = value``, numbers to 3 digits."""
+    items = list(_flatten(measured))
+    text = "; ".join(f"{k} = {v}" for k, v in items[:limit])
+    if len(items) > limit:
+        text += f"; … ({len(items) - limit} more in the JSON)"
+    return text
+
+
+def load_claims(results_dir: Path = RESULTS) -> list[Claim]:
+    claims = []
+    for path in sorted(results_dir.glob("[0-9][0-9]_*.json")):
+        data = json.loads(path.read_text())
+        for c in data["claims"]:
+            claims.append(Claim(data["notebook"], c["id"], c["statement"], c["article"], bool(c["holds"]),
+                                measured_summary(c["measured"]), c.get("note", ""), article_flag(c["article"])))
+    return claims
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def verdict_word(claim: Claim) -> str:
+    return "holds" if claim.holds else "does not hold"
+
+
+def tally(claims: list[Claim]) -> str:
+    return f"{sum(c.holds for c in claims)} of {len(claims)} claims hold"
+
+
+def claims_markdown(claims: list[Claim], link_prefix: str) -> str:
+    """One row per claim: where it is reproduced, the article's place, verdict, measured values."""
+    lines = ["| notebook | claim | article | verdict | measured |", "|---|---|---|---|---|"]
+    for c in claims:
+        flag = f" **[{c.flag}]**" if c.flag else ""
+        verdict = "holds" if c.holds else "**does not hold**"
+        statement = c.statement + (f" *({c.note})*" if c.note else "")
+        lines.append(f"| [{c.notebook[:2]}]({link_prefix}{c.notebook}.ipynb) | `{c.id}`: {_cell(statement)} "
+                     f"| {_cell(c.article)}{flag} | {verdict} | {_cell(c.measured)} |")
+    return "\n".join(lines)
+
+
+def notebooks_markdown(link_prefix: str = "notebooks/") -> str:
+    lines = ["| notebook | article | what it shows |", "|---|---|---|"]
+    lines += [f"| [{stem}]({link_prefix}{stem}.ipynb) | {where} | {what} |" for stem, where, what in CATALOG]
+    return "\n".join(lines)
+
+
+def summary_markdown(results_dir: Path, profile: str) -> str:
+    """results/SUMMARY.md: the full claims table."""
+    claims = load_claims(results_dir)
+    return "\n".join([
+        "# Claims and verdicts",
+        "",
+        "Generated by `make reproduce` from `results/*.json`; do not edit by hand.",
+        "Each verdict is computed in its notebook from the measured values. Flags: **[erratum]** the",
+        "article is wrong here; **[gap]** the article leaves a condition out; **[beyond the article]**",
+        "our own check.",
+        "",
+        claims_markdown(claims, "../notebooks/"),
+        "",
+        f"{tally(claims)} at this scale (profile `{profile}`).",
+        "",
+    ])
+
+
+def claims_html(claims: list[Claim], link_suffix: str = ".html") -> str:
+    """The claims table for the site."""
+    rows = []
+    for c in claims:
+        flag = f' <span class="flag">{html.escape(c.flag)}</span>' if c.flag else ""
+        note = f'<br><span class="note">{html.escape(c.note)}</span>' if c.note else ""
+        verdict = "holds" if c.holds else "does not hold"
+        rows.append(
+            f'<tr class="{"holds" if c.holds else "fails"}"><td><a href="{c.notebook}{link_suffix}">'
+            f"{c.notebook[:2]}</a></td><td><code>{html.escape(c.id)}</code><br>{html.escape(c.statement)}{note}"
+            f"</td><td>{html.escape(c.article)}{flag}</td><td class=\"verdict\">{verdict}</td>"
+            f'<td class="measured">{html.escape(c.measured)}</td></tr>')
+    return ('<table class="claims"><thead><tr><th>notebook</th><th>claim</th><th>article</th>'
+            "<th>verdict</th><th>measured</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>")
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    """Replace the text between ``<!-- name -->`` and ``<!-- /name -->``."""
+    pattern = re.compile(rf"(<!-- {re.escape(name)} -->\n).*?(<!-- /{re.escape(name)} -->)", re.S)
+    if not pattern.search(text):
+        raise ValueError(f"README has no <!-- {name} --> ... <!-- /{name} --> block")
+    return pattern.sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(2), text, count=1)
+
+
+def readme_text(readme: str, results_dir: Path = RESULTS) -> str:
+    claims = load_claims(results_dir)
+    readme = replace_block(readme, "report:notebooks", notebooks_markdown())
+    table = claims_markdown(claims, "notebooks/") + f"\n\n{tally(claims)} at this scale (profile `quick`)."
+    return replace_block(readme, "report:claims", table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if the README or SUMMARY.md is stale")
+    args = parser.parse_args(argv)
+    want = {README: readme_text(README.read_text()), RESULTS / "SUMMARY.md": summary_markdown(RESULTS, "quick")}
+    stale = [p for p, text in want.items() if not p.exists() or p.read_text() != text]
+    if args.check:
+        for p in stale:
+            print(f"stale: {p.relative_to(ROOT)} (run `python tools/report.py`)", file=sys.stderr)
+        return 1 if stale else 0
+    for p in stale:
+        p.write_text(want[p])
+        print(f"updated {p.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
