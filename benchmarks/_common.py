@@ -33,10 +33,11 @@ def update_readme_block(name: str, block: str) -> None:
     readme = ROOT / "README.md"
     text = readme.read_text()
     start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    if start in text and end in text:
-        head, rest = text.split(start, 1)
-        _, tail = rest.split(end, 1)
-        readme.write_text(f"{head}{start}\n{block}{end}{tail}")
+    if start not in text or end not in text:
+        raise ValueError(f"README.md has no {start} ... {end} block to refresh")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    readme.write_text(f"{head}{start}\n{block}{end}{tail}")
 
 
 def write_results(name: str, res: dict, block: str) -> None:

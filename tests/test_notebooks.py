@@ -93,3 +93,34 @@ def test_unknown_parameter_and_profile_are_errors(tmp_path):
         execute_notebook(source, tmp_path, profile="smoke", epochs=3)
     with pytest.raises(papermill.PapermillExecutionError, match="unknown profile 'huge'"):
         execute_notebook(source, tmp_path, profile="huge")
+
+
+def _profiles(source):
+    """The literal profiles dict a notebook passes to start_notebook."""
+    import ast
+
+    def literal(node):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "dict":
+            return {k.arg: literal(k.value) for k in node.keywords}
+        if isinstance(node, ast.Dict):
+            return {literal(k): literal(v) for k, v in zip(node.keys, node.values)}
+        return ast.literal_eval(node)
+
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "start_notebook":
+            return literal({k.arg: k.value for k in node.keywords}["profiles"])
+    raise AssertionError(f"{source.name} does not call lipnb.start_notebook(..., profiles=...)")
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_full_profile_scales_up_the_quick_one(source):
+    """The full profile (meant for a GPU, not run by the tests) names the smoke and quick
+    settings and is at least as large in each, larger in some."""
+    profiles = _profiles(source)
+    assert set(profiles) == {"smoke", "quick", "full"}
+    quick, full = profiles["quick"], profiles["full"]
+    assert set(profiles["smoke"]) == set(quick) == set(full)
+    size = lambda v: len(v) if isinstance(v, (list, tuple)) else v  # noqa: E731
+    numeric = [k for k, v in quick.items() if isinstance(size(v), (int, float)) and not isinstance(v, bool)]
+    assert all(size(full[k]) >= size(quick[k]) for k in numeric), {k: (quick[k], full[k]) for k in numeric}
+    assert any(size(full[k]) > size(quick[k]) for k in numeric)

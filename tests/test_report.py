@@ -32,3 +32,12 @@ def test_measured_summary_is_short_and_numeric():
     text = report.measured_summary({"a": 0.123456, "b": {"c": [1, 2, 3, 4, 5, 6]}, "d": True, "e": 3, "f": "x"})
     assert text == "a = 0.123; b.c = 6 values in [1, 6]; d = true; e = 3; … (1 more in the JSON)"
     assert report.measured_summary({"v": [0.5, 2.0]}) == "v = [0.5, 2]"
+
+
+def test_readme_benchmark_tables_are_the_recorded_ones():
+    readme = report.README.read_text()
+    results = report.ROOT / "benchmarks" / "results"
+    for md in sorted(results.glob("*.md")):
+        block = f"<!-- bench:{md.stem} -->\n{md.read_text()}<!-- /bench:{md.stem} -->"
+        assert block in readme, f"README's {md.stem} benchmark table differs from {md.relative_to(report.ROOT)}"
+    assert {p.stem for p in results.glob("*.md")} == {"foundation", "layers", "gan"}
