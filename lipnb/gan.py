@@ -170,6 +170,9 @@ class WGAN(keras.Model):
         self.n_critic, self.gp_weight = int(n_critic), float(gp_weight)
         self.num_classes = num_classes
         self.seed_generator = keras.random.SeedGenerator(seed)
+        # sample() draws from its own stream: evaluating during training (a callback that
+        # samples) must not shift the latent and interpolation draws training uses.
+        self.sample_seed_generator = keras.random.SeedGenerator(seed + 1)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in
                          ("critic_loss", "generator_loss", "wasserstein", "penalty", "interpolate_grad_norm")}
         # Both networks are built Keras models, so the WGAN's weights exist now; marking it
@@ -201,8 +204,12 @@ class WGAN(keras.Model):
         return self.generator(inputs, training=training)
 
     def sample(self, n: int, labels=None):
-        """n generated samples (numpy); ``labels`` for a conditional generator."""
-        z = keras.random.normal((n, self.latent_dim), seed=self.seed_generator)
+        """n generated samples (numpy); ``labels`` for a conditional generator.
+
+        The latent draws come from a stream separate from training's, so sampling, as often
+        as you like, leaves the training trajectory unchanged.
+        """
+        z = keras.random.normal((n, self.latent_dim), seed=self.sample_seed_generator)
         inputs = z if labels is None else [z, tf.convert_to_tensor(labels, tf.int32)]
         return keras.ops.convert_to_numpy(self.generator(inputs, training=False))
 

@@ -83,7 +83,8 @@ def critic_slopes(gan, real, *, far_low: float = -8.0, far_high: float = 8.0, po
     ``eps*x_r + (1-eps)*x_g`` between those points and new samples, where a gradient
     penalty acts) and ``far`` (uniform in the box ``[far_low, far_high]^d``, where nothing
     is penalized). The points are redrawn from ``seed`` at every call, so successive calls
-    during training measure the same real and far points. Meant for the ``evaluate`` of a
+    during training measure the same real and far points; no random stream of the GAN is
+    used, so logging the slopes leaves training unchanged. Meant for the ``evaluate`` of a
     :class:`~lipnb.gan.SampleQuality` callback, for unconditional critics.
 
     Returns:
@@ -100,7 +101,9 @@ def critic_slopes(gan, real, *, far_low: float = -8.0, far_high: float = 8.0, po
     rng = np.random.default_rng(seed)
     n = min(int(points), len(real))
     data = real[rng.choice(len(real), n, replace=False)]
-    fake = np.asarray(gan.sample(n), dtype=np.float32).reshape(data.shape)
+    # Latents from this function's own generator: no GAN random stream is consumed.
+    z = rng.standard_normal((n, gan.latent_dim)).astype(np.float32)
+    fake = np.asarray(gan.generator(z, training=False), dtype=np.float32).reshape(data.shape)
     eps = rng.uniform(size=(n,) + (1,) * (data.ndim - 1)).astype(np.float32)
     places = {"real": data, "interpolates": eps * data + (1 - eps) * fake,
               "far": rng.uniform(far_low, far_high, data.shape).astype(np.float32)}

@@ -129,6 +129,17 @@ def test_critic_slopes_inside_training_logs():
     assert all(r[f"slope_{g}_max"] <= 1 + 1e-3 for r in records for g in ("real", "interpolates", "far"))
 
 
+def test_evaluating_during_training_leaves_training_unchanged():
+    """Sampling and slope logging draw from their own streams: the weights after training
+    are the same whether the callback evaluates every 5 steps or only at the end."""
+    often = lambda gan: W1(gan) | lipnb.critic_slopes(gan, DATA, points=64)  # noqa: E731
+    gan_often, _ = lipnb.train_wgan(
+        DATA, "gp", 20, often, eval_every=5, batch_size=64, seed=0, learning_rate=1e-3, beta_1=0.5)
+    gan_rare, _ = train("gp", steps=20)
+    for a, b in zip(gan_often.get_weights(), gan_rare.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_critic_slopes_rejects_bad_input():
     gan = lipnb.WGAN(lipnb.mlp_generator(seed=0), lipnb.make_critic("none", seed=0), regime="none")
     with pytest.raises(ValueError, match="non-empty"):

@@ -30,7 +30,9 @@ def test_article_flags():
 
 def test_measured_summary_is_short_and_numeric():
     text = report.measured_summary({"a": 0.123456, "b": {"c": [1, 2, 3, 4, 5, 6]}, "d": True, "e": 3, "f": "x"})
-    assert text == "a = 0.123; b.c = 6 values in [1, 6]; d = true; e = 3; … (1 more in the JSON)"
+    assert text == "a = 0.123; d = true; e = 3; f = x; … (1 more in the JSON)"
+    text = report.measured_summary({"b": {"c": [1, 2, 3, 4, 5, 6]}, "d": 1e-9})
+    assert text == "d = 1e-09; b.c = 6 values in [1, 6]"
     assert report.measured_summary({"v": [0.5, 2.0]}) == "v = [0.5, 2]"
 
 

@@ -91,26 +91,31 @@ def _number(x) -> str:
     return str(x)
 
 
-def _flatten(value, prefix=""):
+def _flatten(value, prefix="", depth=0):
+    """(depth, dotted key, short text) for every leaf of a measured dict."""
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+            yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
     elif isinstance(value, list) and len(value) > 4:
         numbers = [v for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if len(numbers) == len(value):
-            yield prefix, f"{len(value)} values in [{_number(min(numbers))}, {_number(max(numbers))}]"
+            yield depth, prefix, f"{len(value)} values in [{_number(min(numbers))}, {_number(max(numbers))}]"
         else:
-            yield prefix, f"{len(value)} entries"
+            yield depth, prefix, f"{len(value)} entries"
     elif isinstance(value, list):
-        yield prefix, "[" + ", ".join(_number(v) if not isinstance(v, (dict, list)) else "…" for v in value) + "]"
+        yield depth, prefix, "[" + ", ".join(_number(v) if not isinstance(v, (dict, list)) else "…" for v in value) + "]"
     else:
-        yield prefix, _number(value)
+        yield depth, prefix, _number(value)
 
 
 def measured_summary(measured: dict, limit: int = 4) -> str:
-    """The first ``limit`` measured values, flattened to ``key = value``, numbers to 3 digits."""
-    items = list(_flatten(measured))
-    text = "; ".join(f"{k} = {v}" for k, v in items[:limit])
+    """The first ``limit`` measured values, flattened to ``key = value``, numbers to 3 digits.
+
+    Top-level values come before nested ones: a claim's headline number (a ratio, a
+    count of violations) is usually a top-level key, the details nested under others.
+    """
+    items = sorted(_flatten(measured), key=lambda item: item[0])  # stable: keeps order within a depth
+    text = "; ".join(f"{k} = {v}" for _, k, v in items[:limit])
     if len(items) > limit:
         text += f"; … ({len(items) - limit} more in the JSON)"
     return text
