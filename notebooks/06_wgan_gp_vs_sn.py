@@ -36,8 +36,8 @@
 # each GP epoch is slower. The article also prefers the one-sided penalty.
 #
 # **Setup.** WGAN-GP's toy data (8 Gaussians, 25 Gaussians, Swiss roll) and 8×8 digits.
-# 3×128 leaky-relu MLP critics (the conv critic of `lipnb.conv_critic` for digits), a
-# 3×128 relu generator, $n_\text{critic}=5$, $\lambda=10$, batch 256. For all regimes,
+# 3-layer leaky-relu MLP critics of width 128 (512 in the full profile; the conv critic of
+# `lipnb.conv_critic` for digits), a 3-layer relu generator of the same width, $n_\text{critic}=5$, $\lambda=10$, batch 256. For all regimes,
 # Adam(1e-3, β₁=0.5, β₂=0.9): WGAN-GP's 1e-4 needs far more steps than a CPU notebook
 # can take. Quality is the exact $W_1$ between 512 generated and 512 held-out points (toy
 # data), and the Fréchet distance on the features of a digit classifier (digits).
@@ -53,11 +53,11 @@ import numpy as np
 
 run = lipnb.start_notebook("06_wgan_gp_vs_sn", globals(), profiles={
     "smoke": dict(toy=["8 Gaussians"], seeds=1, steps=20, digit_steps=10, eval_every=10, eval_points=128,
-                  classifier_epochs=1, timing_steps=3),
+                  classifier_epochs=1, timing_steps=3, width=32),
     "quick": dict(toy=["8 Gaussians", "25 Gaussians", "Swiss roll"], seeds=2, steps=250, digit_steps=250,
-                  eval_every=50, eval_points=512, classifier_epochs=20, timing_steps=30),
+                  eval_every=50, eval_points=512, classifier_epochs=20, timing_steps=30, width=128),
     "full": dict(toy=["8 Gaussians", "25 Gaussians", "Swiss roll"], seeds=5, steps=5000, digit_steps=5000,
-                 eval_every=250, eval_points=1024, classifier_epochs=40, timing_steps=200),
+                 eval_every=250, eval_points=1024, classifier_epochs=40, timing_steps=200, width=512),
 })
 REGIMES = ["clip", "gp", "gp-one-sided", "sn"]
 TOY = {"8 Gaussians": (lipnb.eight_gaussians, 0.02), "25 Gaussians": (lipnb.twentyfive_gaussians, 0.05),
@@ -75,8 +75,12 @@ def toy_run(name, regime, s):
     # Every evaluation also logs the critic's slopes on data, interpolates and far points.
     evaluate = lambda gan: {"quality": lipnb.wasserstein1(gan.sample(run.size.eval_points), held_out),
                             **lipnb.critic_slopes(gan, x, points=run.size.eval_points, seed=3000 + s)}
-    return lipnb.train_wgan(x, regime, run.size.steps, evaluate, eval_every=run.size.eval_every,
-                            seed=run.seed + s, **LR)
+    lipnb.seed_everything(run.seed + s)
+    hidden = (run.size.width,) * 3
+    generator = lipnb.mlp_generator(latent_dim=2, output_dim=2, hidden=hidden, seed=run.seed + s)
+    critic = lipnb.make_critic(regime, input_shape=(2,), hidden=hidden, seed=run.seed + s)
+    return lipnb.train_wgan(x, regime, run.size.steps, evaluate, generator=generator, critic=critic,
+                            eval_every=run.size.eval_every, seed=run.seed + s, **LR)
 
 logs, gans = {}, {}
 for name in run.size.toy:

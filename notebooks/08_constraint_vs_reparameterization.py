@@ -47,9 +47,9 @@ import numpy as np
 import tensorflow as tf
 
 run = lipnb.start_notebook("08_constraint_vs_reparameterization", globals(), profiles={
-    "smoke": dict(states=3, seeds=1, steps=20, eval_every=10, loop_steps=20),
-    "quick": dict(states=20, seeds=2, steps=250, eval_every=50, loop_steps=300),
-    "full": dict(states=200, seeds=5, steps=5000, eval_every=250, loop_steps=3000),
+    "smoke": dict(states=3, seeds=1, steps=20, eval_every=10, loop_steps=20, width=32),
+    "quick": dict(states=20, seeds=2, steps=250, eval_every=50, loop_steps=300, width=128),
+    "full": dict(states=200, seeds=5, steps=5000, eval_every=250, loop_steps=3000, width=512),
 })
 rng = np.random.default_rng(run.seed)
 
@@ -129,9 +129,15 @@ evaluate = lambda gan: {"quality": lipnb.wasserstein1(gan.sample(512), held_out)
 VARIANTS = {"lipnb SN": "sn", "Keras SN": "keras-sn", "post-step constraint": "constraint"}
 outcomes = {}
 for label, regime in VARIANTS.items():
-    outcomes[label] = [lipnb.train_wgan(data, regime, run.size.steps, evaluate, eval_every=run.size.eval_every,
-                                        seed=run.seed + s, learning_rate=1e-3, beta_1=0.5)[1]
-                       for s in range(run.size.seeds)]
+    outcomes[label] = []
+    for s in range(run.size.seeds):
+        lipnb.seed_everything(run.seed + s)
+        hidden = (run.size.width,) * 3  # 3x128 in quick, as in notebook 06; 3x512 in full
+        generator = lipnb.mlp_generator(latent_dim=2, output_dim=2, hidden=hidden, seed=run.seed + s)
+        critic = lipnb.make_critic(regime, input_shape=(2,), hidden=hidden, seed=run.seed + s)
+        outcomes[label].append(lipnb.train_wgan(
+            data, regime, run.size.steps, evaluate, generator=generator, critic=critic,
+            eval_every=run.size.eval_every, seed=run.seed + s, learning_rate=1e-3, beta_1=0.5)[1])
 fig, ax = plt.subplots()
 for label, logs in outcomes.items():
     steps = [r["critic_steps"] for r in logs[0]]
