@@ -88,3 +88,33 @@ def test_interrupt_keeps_committed_files_and_rerun_resumes(tmp_path):
     assert "96_second (quick): done" in out and "1 of 2 notebooks executed" in out
     data = json.loads((tmp_path / "results" / "96_second.json").read_text())
     assert data["source_sha256"] == reproduce.sha256_file(nbdir / "96_second.py")
+
+
+@pytest.mark.notebook
+def test_gan_notebook_records_identical_values_apart_from_timings(tmp_path):
+    """WGAN training, sampling and the slope logs are seeded: two smoke runs of notebook 06
+    differ only in the wall-clock times they measure."""
+    import compare_results
+
+    runs = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        path = execute_notebook(reproduce.NOTEBOOKS / "06_wgan_gp_vs_sn.py", tmp_path / name, profile="smoke")
+        runs.append({"claims": recorded_claims(path)})
+    assert compare_results.differences(*runs) == []
+    steps = [c["measured"] for c in runs[0]["claims"] if c["id"] == "gp-step-slower"][0]["seconds_per_step"]
+    assert set(steps) == {"clip", "gp", "gp-one-sided", "sn"}  # the timings that were excluded
+
+
+def test_compare_results_sees_changed_values_and_verdicts():
+    import compare_results
+
+    a = {"claims": [{"id": "x", "measured": {"value": 1.0, "seconds": 3.0, "nested": {"time_s": 1}},
+                     "holds": True}]}
+    b = json.loads(json.dumps(a))
+    b["claims"][0]["measured"]["seconds"] = 4.0
+    b["claims"][0]["measured"]["nested"]["time_s"] = 2
+    assert compare_results.differences(a, b) == []
+    b["claims"][0]["measured"]["value"] = 1.0000001
+    b["claims"][0]["holds"] = False
+    assert compare_results.differences(a, b) == ["claim 'x': verdict True vs False", "claim 'x': measured values differ"]

@@ -155,6 +155,35 @@ def claims_markdown(claims: list[Claim], link_prefix: str) -> str:
     return "\n".join(lines)
 
 
+TIMING_KEY = re.compile(r"second|time|^gp_over_sn$")  # as in tools/compare_results.py
+
+
+def _leaves(value, prefix=""):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _leaves(v, f"{prefix}.{k}" if prefix else str(k))
+    else:
+        yield prefix, value
+
+
+def timings_markdown(results_dir: Path = RESULTS, link_prefix: str = "notebooks/") -> str:
+    """Every wall-clock measurement the notebooks record, with the claim it belongs to."""
+    lines = ["| notebook | claim | measurement | value |", "|---|---|---|---|"]
+    for path in sorted(results_dir.glob("[0-9][0-9]_*.json")):
+        data = json.loads(path.read_text())
+        for c in data["claims"]:
+            for key, value in _leaves(c["measured"]):
+                if not any(TIMING_KEY.search(part) for part in key.split(".")):
+                    continue
+                if "second" in key and isinstance(value, float):
+                    shown = f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.1f} s"
+                else:
+                    shown = _number(value)
+                lines.append(f"| [{data['notebook'][:2]}]({link_prefix}{data['notebook']}.ipynb) "
+                             f"| `{c['id']}` | {key} | {shown} |")
+    return "\n".join(lines)
+
+
 def notebooks_markdown(link_prefix: str = "notebooks/") -> str:
     lines = ["| notebook | article | what it shows |", "|---|---|---|"]
     lines += [f"| [{stem}]({link_prefix}{stem}.ipynb) | {where} | {what} |" for stem, where, what in CATALOG]
@@ -207,7 +236,8 @@ def readme_text(readme: str, results_dir: Path = RESULTS) -> str:
     claims = load_claims(results_dir)
     readme = replace_block(readme, "report:notebooks", notebooks_markdown())
     table = claims_markdown(claims, "notebooks/") + f"\n\n{tally(claims)} at this scale (profile `quick`)."
-    return replace_block(readme, "report:claims", table)
+    readme = replace_block(readme, "report:claims", table)
+    return replace_block(readme, "report:timings", timings_markdown(results_dir))
 
 
 def main(argv: list[str] | None = None) -> int:
