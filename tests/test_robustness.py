@@ -118,3 +118,9 @@ def test_compare_results_sees_changed_values_and_verdicts():
     b["claims"][0]["measured"]["value"] = 1.0000001
     b["claims"][0]["holds"] = False
     assert compare_results.differences(a, b) == ["claim 'x': verdict True vs False", "claim 'x': measured values differ"]
+    # A verdict that rests on timings alone may flip with machine noise.
+    timed = {"claims": [{"id": "t", "measured": {"seconds_per_step": {"gp": 2.0, "sn": 1.0}, "gp_over_sn": 2.0},
+                         "holds": True}]}
+    flipped = {"claims": [{"id": "t", "measured": {"seconds_per_step": {"gp": 1.0, "sn": 2.0}, "gp_over_sn": 0.5},
+                           "holds": False}]}
+    assert compare_results.differences(timed, flipped) == []
