@@ -11,7 +11,6 @@ import functools
 import http.server
 import json
 import re
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -178,4 +177,3 @@ def test_failed_render_keeps_the_previous_site(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         render_site.build("quick", out)
     assert (out / "index.html").read_text() == "previous"
-    shutil.rmtree(tmp_path / "site.tmp", ignore_errors=True)

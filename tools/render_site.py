@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report  # noqa: E402  (tools/ is not a package)
+import reproduce  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "site_template"
@@ -105,10 +106,9 @@ def page_name(stem: str) -> str:
 
 
 def notebook_dir(profile: str) -> tuple[Path, Path]:
-    """Where a profile's executed notebooks and results live."""
-    if profile == "quick":
-        return ROOT / "notebooks", ROOT / "results"
-    return ROOT / "build" / profile / "notebooks", ROOT / "build" / profile / "results"
+    """Where a profile's executed notebooks and results live (as the runner writes them)."""
+    ipynb, results = reproduce.output_paths(reproduce.NOTEBOOKS / "00_any.py", profile)
+    return ipynb.parent, results.parent
 
 
 def mathjax_static() -> Path:

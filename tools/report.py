@@ -94,21 +94,25 @@ def _number(x) -> str:
     return str(x)
 
 
-def _flatten(value, prefix="", depth=0):
-    """(depth, dotted key, short text) for every leaf of a measured dict."""
+def _leaves(value, prefix="", depth=0):
+    """(depth, dotted key, value) for every non-dict leaf of a measured dict; lists are leaves."""
     if isinstance(value, dict):
         for k, v in value.items():
-            yield from _flatten(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
-    elif isinstance(value, list) and len(value) > 4:
+            yield from _leaves(v, f"{prefix}.{k}" if prefix else str(k), depth + 1)
+    else:
+        yield depth, prefix, value
+
+
+def _short(value) -> str:
+    """A leaf as short text: numbers to 3 digits, long numeric lists as their range."""
+    if isinstance(value, list) and len(value) > 4:
         numbers = [v for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if len(numbers) == len(value):
-            yield depth, prefix, f"{len(value)} values in [{_number(min(numbers))}, {_number(max(numbers))}]"
-        else:
-            yield depth, prefix, f"{len(value)} entries"
-    elif isinstance(value, list):
-        yield depth, prefix, "[" + ", ".join(_number(v) if not isinstance(v, (dict, list)) else "…" for v in value) + "]"
-    else:
-        yield depth, prefix, _number(value)
+            return f"{len(value)} values in [{_number(min(numbers))}, {_number(max(numbers))}]"
+        return f"{len(value)} entries"
+    if isinstance(value, list):
+        return "[" + ", ".join(_number(v) if not isinstance(v, (dict, list)) else "…" for v in value) + "]"
+    return _number(value)
 
 
 def measured_summary(measured: dict, limit: int = 4) -> str:
@@ -117,8 +121,8 @@ def measured_summary(measured: dict, limit: int = 4) -> str:
     Top-level values come before nested ones: a claim's headline number (a ratio, a
     count of violations) is usually a top-level key, the details nested under others.
     """
-    items = sorted(_flatten(measured), key=lambda item: item[0])  # stable: keeps order within a depth
-    text = "; ".join(f"{k} = {v}" for _, k, v in items[:limit])
+    items = sorted(_leaves(measured), key=lambda item: item[0])  # stable: keeps order within a depth
+    text = "; ".join(f"{k} = {_short(v)}" for _, k, v in items[:limit])
     if len(items) > limit:
         text += f"; … ({len(items) - limit} more in the JSON)"
     return text
@@ -136,10 +140,6 @@ def load_claims(results_dir: Path = RESULTS) -> list[Claim]:
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def verdict_word(claim: Claim) -> str:
-    return "holds" if claim.holds else "does not hold"
 
 
 def tally(claims: list[Claim]) -> str:
@@ -160,21 +160,13 @@ def claims_markdown(claims: list[Claim], link_prefix: str) -> str:
 
 
 
-def _leaves(value, prefix=""):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _leaves(v, f"{prefix}.{k}" if prefix else str(k))
-    else:
-        yield prefix, value
-
-
 def timings_markdown(results_dir: Path = RESULTS, link_prefix: str = "notebooks/") -> str:
     """Every wall-clock measurement the notebooks record, with the claim it belongs to."""
     lines = ["| notebook | claim | measurement | value |", "|---|---|---|---|"]
     for path in sorted(results_dir.glob("[0-9][0-9]_*.json")):
         data = json.loads(path.read_text())
         for c in data["claims"]:
-            for key, value in _leaves(c["measured"]):
+            for _, key, value in _leaves(c["measured"]):
                 if not any(TIMING_KEY.search(part) for part in key.split(".")):
                     continue
                 if "second" in key and isinstance(value, float):
