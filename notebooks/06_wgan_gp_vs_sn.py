@@ -112,10 +112,11 @@ print(f"digit classifier test accuracy {classifier_accuracy:.3f}")
 datasets = list(run.size.toy) + ["digits"]
 seeds_of = lambda name: range(run.size.seeds) if name != "digits" else range(1)
 
-def curve(name, regime, key):
+def curve(name, regime, x_key, y_key="quality"):
+    """Median over seeds of a logged value (y_key) against training progress (x_key)."""
     runs = [logs[name, regime, s] for s in seeds_of(name)]
-    return (np.median([[r[key] for r in log] for log in runs], axis=0),
-            np.median([[r["quality"] for r in log] for log in runs], axis=0))
+    return (np.median([[r[x_key] for r in log] for log in runs], axis=0),
+            np.median([[r[y_key] for r in log] for log in runs], axis=0))
 
 fig, axes = plt.subplots(2, len(datasets), figsize=(3.2 * len(datasets), 5.5), squeeze=False)
 for col, name in enumerate(datasets):
@@ -148,10 +149,7 @@ axes[0, 0].legend(markerscale=5);
 
 # %%
 regions_logged = lipnb.metrics.SLOPE_REGIONS
-def slope_curve(name, regime, region, stat):
-    runs = [logs[name, regime, s] for s in seeds_of(name)]
-    return (np.median([[r["critic_steps"] for r in log] for log in runs], axis=0),
-            np.median([[r[f"slope_{region}_{stat}"] for r in log] for log in runs], axis=0))
+slope_curve = lambda name, regime, region, stat: curve(name, regime, "critic_steps", f"slope_{region}_{stat}")  # noqa: E731
 
 fig, axes = plt.subplots(len(run.size.toy), len(regions_logged), figsize=(10, 2.6 * len(run.size.toy)),
                          squeeze=False, sharex=True)
