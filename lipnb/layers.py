@@ -20,6 +20,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from lipnb._keras_compat import in_stateless_scope, no_autocast, outside_traced_function
 from lipnb.norms import _check_positive_int
 
 __all__ = ["SpectralNormalization"]
@@ -47,11 +48,7 @@ def _find_weight(layer):
 
 def _read_float32(variable):
     """A variable's value in float32, bypassing mixed-precision autocasting."""
-    try:
-        from keras.src.backend.common.variables import AutocastScope
-    except ImportError:  # pragma: no cover - older/newer Keras layouts
-        return ops.cast(ops.convert_to_tensor(variable), "float32")
-    with AutocastScope(None):
+    with no_autocast():
         return ops.cast(ops.convert_to_tensor(variable), "float32")
 
 
@@ -70,6 +67,9 @@ class SpectralNormalization(keras.layers.Wrapper):
         warmup_iterations: iteration cap of the warm-up that sets the stored vector to
             the top singular vector when the layer is built (see :meth:`warm_up`).
         eps: floor of vector norms, to avoid division by zero.
+        **kwargs: base layer arguments. A ``dtype`` policy given here is applied to the
+            wrapped layer too, so its variables and output follow it; without one the
+            wrapper takes the wrapped layer's policy. The stored vector is float32 always.
 
     Call arguments:
         inputs: the wrapped layer's inputs.
@@ -84,8 +84,12 @@ class SpectralNormalization(keras.layers.Wrapper):
                  warmup_iterations: int = 500, eps: float = 1e-12, **kwargs):
         if not isinstance(layer, keras.layers.Layer):
             raise ValueError(f"layer must be a keras Layer, got {type(layer).__name__}")
-        kwargs.setdefault("dtype", layer.dtype_policy)
+        if kwargs.get("dtype") is None:
+            kwargs["dtype"] = layer.dtype_policy
         super().__init__(layer, **kwargs)
+        # One policy for wrapper and wrapped layer: the wrapped call computes the output,
+        # so a policy given to the wrapper must reach it (Keras's own wrappers behave so).
+        layer.dtype_policy = self.dtype_policy
         self.power_iterations = _check_positive_int(power_iterations, "power_iterations")
         self.warmup_iterations = _check_positive_int(warmup_iterations, "warmup_iterations")
         if mode not in ("matrix", "operator"):
@@ -99,9 +103,16 @@ class SpectralNormalization(keras.layers.Wrapper):
             raise ValueError(f"eps must be > 0, got {eps!r}")
         self.mode = mode
         self.eps = float(eps)
+        self._warmed_up = False
 
     # ------------------------------------------------------------------ build
     def build(self, input_shape):
+        # The warm-up below reads the kernel, so it must exist with a value now (see
+        # outside_traced_function); without this a model with no Input layer fails.
+        with outside_traced_function():
+            self._build_eagerly(input_shape)
+
+    def _build_eagerly(self, input_shape):
         if not self.layer.built:
             self.layer.build(input_shape)
         self._weight_name, weight = _find_weight(self.layer)
@@ -120,7 +131,11 @@ class SpectralNormalization(keras.layers.Wrapper):
             autocast=False,  # stays float32 under mixed precision
         )
         self.built = True
-        self.warm_up()
+        self._warmed_up = False
+        # Inside a keras.StatelessScope variables stay uninitialized until the scope
+        # exits; the warm-up then waits for the first call that can read them.
+        if not in_stateless_scope():
+            self.warm_up()
 
     def warm_up(self, iterations: int | None = None) -> float:
         """Set the stored vector to the top singular vector; call again after ``set_weights``.
@@ -144,6 +159,7 @@ class SpectralNormalization(keras.layers.Wrapper):
             except Exception:  # ARPACK failed: iterate instead
                 v = self._iterate(w, v, iterations)
             self.vector.assign(v)
+            self._warmed_up = True
             return float(self._sigma(w, v))
 
     def _top_vector(self, w, v, maxiter):
@@ -228,6 +244,8 @@ class SpectralNormalization(keras.layers.Wrapper):
 
     # ------------------------------------------------------------------- call
     def call(self, inputs, training=None):
+        if not self._warmed_up and not in_stateless_scope():
+            self.warm_up()  # deferred from build; lifted out of any tf.function trace
         w_sn = ops.cast(self.normalized_weight(training=bool(training)), self.layer.compute_dtype)
         # Swap the normalized tensor in for the duration of the wrapped call, so the layer's
         # own call (bias, activation, padding, dilation, ...) runs unchanged on W / sigma.

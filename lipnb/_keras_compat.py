@@ -1,0 +1,36 @@
+"""Every private Keras API lipnb touches, and the one backend detail the layers need.
+
+Each private name here has a test in tests/test_keras_conformance.py that fails loudly
+when a Keras release moves or changes it, instead of lipnb silently falling back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+from keras.src.backend.common.stateless_scope import in_stateless_scope
+from keras.src.backend.common.variables import AutocastScope
+
+__all__ = ["in_stateless_scope", "no_autocast", "outside_traced_function"]
+
+
+def no_autocast():
+    """A context in which variables read in their stored dtype (mixed precision off)."""
+    return AutocastScope(None)
+
+
+def outside_traced_function():
+    """A context that runs eagerly even while a ``tf.function`` is being traced.
+
+    A Keras model without an ``Input`` layer builds its layers inside the first traced
+    ``fit``/``predict`` step. Variables created there get their values only when the
+    traced function first runs, so nothing can read them at build time. Creating them
+    under ``tf.init_scope`` gives them their values at once, as in an eager build.
+    Other backends have no such trace-time variables.
+    """
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.init_scope()
+    return contextlib.nullcontext()
