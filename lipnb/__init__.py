@@ -35,7 +35,7 @@ from lipnb.metrics import (
     mode_statistics,
     wasserstein1,
 )
-from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier
+from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier, predict
 from lipnb.norms import (
     PowerIterationResult,
     as_matrix,
@@ -47,6 +47,8 @@ from lipnb.penalties import SpectralNormRegularizer, gradient_penalty
 from lipnb.plotting import use_style
 from lipnb.training import l2_penalty, parameter_trajectory
 from lipnb.repro import NotebookRun, seed_everything, start_notebook
+from lipnb import stats
+from lipnb.tables import markdown_table, show_table
 
 __version__ = "0.1.0"
 
@@ -90,6 +92,7 @@ __all__ = [
     "loss_input_gradient",
     "parameter_trajectory",
     "pgd",
+    "predict",
     "random_perturbation",
     "as_matrix",
     "digits_mlp",
@@ -104,5 +107,8 @@ __all__ = [
     "seed_everything",
     "spectral_norm",
     "start_notebook",
+    "stats",
+    "markdown_table",
+    "show_table",
     "use_style",
 ]

@@ -210,12 +210,12 @@ run.claim(
 # %%
 eps_grid = np.geomspace(0.01, 3.0, 9)
 xs, ys = x_test[: run.size.perturb_points], y_test[: run.size.perturb_points]
-f0 = model.predict(xs, verbose=0)
+f0 = lipnb.predict(model, xs)
 change = {"random": [], "FGSM": []}
 for eps in eps_grid:
     for kind, xp in (("random", lipnb.random_perturbation(xs, eps, rng)),
                      ("FGSM", lipnb.fgsm(model, xs, ys, eps, norm="l2"))):
-        change[kind].append(np.linalg.norm(model.predict(xp, verbose=0) - f0, axis=1))
+        change[kind].append(np.linalg.norm(lipnb.predict(model, xp) - f0, axis=1))
 change = {k: np.array(v) for k, v in change.items()}  # (eps, points)
 
 fig, ax = plt.subplots()

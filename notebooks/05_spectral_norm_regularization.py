@@ -91,7 +91,7 @@ def build(variant, model_seed):
 def evaluate(model, s):
     rng = np.random.default_rng(s)
     xs, ys = x_test[: run.size.attack_points], y_test[: run.size.attack_points]
-    acc = lambda x: float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == ys))
+    acc = lambda x: float(np.mean(np.argmax(lipnb.predict(model, x), axis=1) == ys))
     metrics = dict(
         test_accuracy=lipnb.accuracy(model, x_test, y_test),
         gap=lipnb.accuracy(model, x_train, y_train) - lipnb.accuracy(model, x_test, y_test),

@@ -91,11 +91,11 @@ for name in run.size.toy:
 # %%
 classifier, features, classifier_accuracy = lipnb.digit_classifier(seed=run.seed, epochs=run.size.classifier_epochs)
 x_digits, _, x_digits_test, _ = lipnb.load_digits_split(seed=run.seed, flatten=False)
-real_features = features.predict(x_digits_test, verbose=0)
+real_features = lipnb.predict(features, x_digits_test)
 
 def digit_quality(gan):
     fake = gan.sample(len(x_digits_test))
-    return {"quality": lipnb.frechet_distance(features.predict(fake, verbose=0), real_features)}
+    return {"quality": lipnb.frechet_distance(lipnb.predict(features, fake), real_features)}
 
 for regime in REGIMES:
     gen = lipnb.image_generator(latent_dim=32, seed=run.seed)
