@@ -11,10 +11,18 @@ from lipnb.bounds import (
     jacobian_spectral_norms,
     lipschitz_lower_bound,
     lipschitz_upper_bound,
+    normalized_layer_sigmas,
 )
 from lipnb.constraints import FrobeniusBall, SpectralProjection, WeightClip
 from lipnb.conv import conv_operator_matrix, conv_operator_norm, conv_operator_norm_bound
-from lipnb.data import class_mixture, eight_gaussians, load_digits_split, swiss_roll, twentyfive_gaussians
+from lipnb.data import (
+    class_mixture,
+    eight_gaussians,
+    load_digits_split,
+    swiss_roll,
+    twentyfive_gaussians,
+    validation_split,
+)
 from lipnb.gan import (
     REGIMES,
     WGAN,
@@ -57,6 +65,7 @@ __all__ = [
     "eight_gaussians",
     "swiss_roll",
     "twentyfive_gaussians",
+    "validation_split",
     "REGIMES",
     "WGAN",
     "SampleQuality",
@@ -102,6 +111,7 @@ __all__ = [
     "l2_penalty",
     "lipschitz_lower_bound",
     "lipschitz_upper_bound",
+    "normalized_layer_sigmas",
     "load_digits_split",
     "power_iteration",
     "seed_everything",

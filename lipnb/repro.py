@@ -90,6 +90,24 @@ def jsonable(value: Any, where: str = "value") -> Any:
     raise ValueError(f"{where} has type {type(value).__name__}, which is not JSON-serializable")
 
 
+class ClaimRecord(dict):
+    """A recorded claim: the JSON entry, shown in a notebook as one line with its verdict."""
+
+    def summary(self) -> str:
+        from lipnb.tables import evidence_text
+
+        estimate = evidence_text(self.get("evidence"))
+        return f"{self['id']} ({self['kind']}): {self['verdict']}" + (f"; {estimate}" if estimate else "")
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_markdown_(self) -> str:
+        verdict = self["verdict"] if self["verdict"] == "holds" else f"**{self['verdict']}**"
+        return self.summary().replace(f": {self['verdict']}", f": {verdict}", 1).replace(
+            self["id"], f"`{self['id']}`", 1)
+
+
 class NotebookRun:
     """State of one notebook execution: profile, sizes, seed and recorded claims."""
 
@@ -169,8 +187,9 @@ class NotebookRun:
         assert entry["verdict"] in VERDICTS
         if note:
             entry["note"] = str(note).strip()
-        self.claims.append(entry)
-        return entry
+        record = ClaimRecord(entry)
+        self.claims.append(record)
+        return record
 
     def results(self) -> dict:
         return {

@@ -27,6 +27,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 __all__ = ["VERDICTS", "KINDS", "Evidence", "paired_comparison", "one_sample", "decide", "combine",
+           "evidence_verdict", "note_if_inconclusive",
            "bootstrap_ci", "t_interval", "sign_test"]
 
 VERDICTS = ("holds", "does not hold", "inconclusive")
@@ -231,3 +232,11 @@ def evidence_verdict(evidence: Evidence | Mapping[str, Evidence]) -> str:
     if isinstance(evidence, Evidence):
         return evidence.verdict
     return combine(e.verdict for e in evidence.values())
+
+
+def note_if_inconclusive(evidence: Evidence | Mapping[str, Evidence], what_would_decide: str) -> str:
+    """``what_would_decide`` when the evidence leaves the claim inconclusive, else ``""``.
+
+    An inconclusive claim must say what would decide it; a decided one needs no such note.
+    """
+    return what_would_decide if evidence_verdict(evidence) == "inconclusive" else ""

@@ -88,6 +88,9 @@ def test_claim_verdict_follows_the_evidence():
                       note="more seeds")
     assert entry["verdict"] == "inconclusive"
     assert set(entry["evidence"]) == {"small", "large"} and entry["evidence"]["small"]["n"] == 3
+    # a notebook cell ending in run.claim(...) shows one line, not the whole dict
+    assert repr(entry).startswith("b (beyond): inconclusive; small: ")
+    assert entry._repr_markdown_().startswith("`b` (beyond): **inconclusive**")
 
 
 def test_finish_without_claims_fails():

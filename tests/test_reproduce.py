@@ -61,7 +61,7 @@ def test_runs_once_then_is_up_to_date(project, capsys):
     src.write_text(TINY.format(name="98_tiny", value=2))  # the source changed: stale
     assert reproduce.main([]) == 0
     assert json.loads(results.read_text())["claims"][0]["verdict"] == "does not hold"
-    assert "0 of 1 claims hold" in (project / "results" / "SUMMARY.md").read_text()
+    assert "Of the article's 1 claims, 0 hold, 1 do not" in (project / "results" / "SUMMARY.md").read_text()
 
 
 @pytest.mark.notebook

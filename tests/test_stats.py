@@ -102,3 +102,11 @@ def test_evidence_dict_round_trip():
     d = ev.as_dict()
     assert set(d) >= {"estimate", "ci", "level", "n", "null", "direction", "method", "rule", "margin"}
     assert stats.decide(d["ci"], d["null"], d["direction"], d.get("margin")) == ev.verdict
+
+
+def test_note_if_inconclusive():
+    decided = stats.one_sample([1.0, 1.1, 0.9], direction="greater")
+    open_ = stats.one_sample([1.0, -1.1, 0.9], direction="greater")
+    assert stats.note_if_inconclusive(decided, "more seeds") == ""
+    assert stats.note_if_inconclusive(open_, "more seeds") == "more seeds"
+    assert stats.note_if_inconclusive({"a": decided, "b": open_}, "more seeds") == "more seeds"
