@@ -3,9 +3,10 @@
 A claim that compares methods, settings or seeds is decided from the confidence interval
 of its effect, never from two means:
 
-* ``"holds"``: the interval lies entirely on the side of ``null`` the claim predicts;
-* ``"does not hold"``: it lies entirely on the other side, or entirely within
-  ``null ± margin`` (an effect too small to matter, stated before looking);
+* ``"does not hold"``: the interval lies entirely within ``null ± margin`` (an effect
+  too small to matter, stated before looking), even if it excludes ``null``;
+* ``"holds"``: otherwise, when it lies entirely on the side of ``null`` the claim predicts;
+* ``"does not hold"``: when it lies entirely on the other side;
 * ``"inconclusive"``: anything else. The claim's note then says what would decide it.
 
 Everything here is pure numpy/scipy and seeded: the same inputs give the same numbers.
@@ -105,11 +106,13 @@ def decide(ci: Sequence[float], null: float, direction: str, margin: float | Non
         raise ValueError(f"ci must be a finite [low, high] with low <= high, got {list(ci)}")
     if margin is not None and (not math.isfinite(margin) or margin < 0):
         raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+    if margin is not None and null - margin <= lo and hi <= null + margin:
+        return "does not hold"  # too small to matter, whatever its sign
     predicted = lo > null if direction == "greater" else hi < null
     opposite = hi < null if direction == "greater" else lo > null
     if predicted:
         return "holds"
-    if opposite or (margin is not None and null - margin <= lo and hi <= null + margin):
+    if opposite:
         return "does not hold"
     return "inconclusive"
 
@@ -164,11 +167,10 @@ class Evidence:
 
 def _rule(direction: str, null: float, margin: float | None, what: str) -> str:
     side = ">" if direction == "greater" else "<"
-    text = f"holds if the whole CI of {what} is {side} {null:g}"
+    text = ""
     if margin is not None:
-        text += f"; does not hold if it is on the other side or within ±{margin:g} of {null:g}"
-    else:
-        text += "; does not hold if it is wholly on the other side"
+        text = f"does not hold if the whole CI of {what} is within ±{margin:g} of {null:g} (too small to matter); "
+    text += f"holds if the whole CI of {what} is {side} {null:g}; does not hold if it is wholly on the other side"
     return text + "; else inconclusive"
 
 

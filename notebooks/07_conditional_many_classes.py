@@ -237,14 +237,15 @@ run.claim(
 )
 sn_max = {f"K = {k} / seed {s}": max(float(v.max()) for v in regions[k, "sn", s].values()) for k, s in units}
 run.claim(
-    "sn-conditional-critic-bounded",
-    "At every K and seed, the SN projection critic's slope stays at or below 1.1 at every measured point "
-    "(interpolates, other classes' data, empty space), although its construction only bounds it by 2.",
-    "section 'Spectral normalization'", kind="article",
+    "sn-projection-critic-not-1-lipschitz",
+    "Spectral normalization of every layer does not make a conditional projection critic 1-Lipschitz: at "
+    "some K and seed its slope exceeds 1.1 at a measured point (the class path E_y is added to w, so the "
+    "construction bounds it by 2, not 1).",
+    "section 'Spectral normalization' (gap: unconditional critics only)", kind="gap",
     measured=dict(largest_slope=sn_max),
-    holds=bool(max(sn_max.values()) <= 1.1),
-    note=f"largest slope {max(sn_max.values()):.3g} ({max(sn_max, key=sn_max.get)}); the projection adds the "
-         f"class path E_y to w, so SN on every layer bounds this critic by 2, not 1",
+    holds=bool(max(sn_max.values()) > 1.1),
+    note=f"largest slope {max(sn_max.values()):.3g} ({max(sn_max, key=sn_max.get)}); a bound of 2 still "
+         f"bounds the critic everywhere, which is what the article's argument against GP needs",
 )
 # "At least as often" with a tolerance fixed before the runs: SN may match its labels at
 # most 5 percentage points less often than GP. Judged only where every run learned the

@@ -66,6 +66,9 @@ def test_decide_edges():
     assert stats.decide([0.0, 0.2], 0.0, "greater") == "inconclusive"  # touching the null is not enough
     assert stats.decide([-0.01, 0.01], 0.0, "greater", margin=0.02) == "does not hold"
     assert stats.decide([-0.01, 0.03], 0.0, "greater", margin=0.02) == "inconclusive"
+    # excluding the null is not enough when the whole effect is too small to matter
+    assert stats.decide([0.001, 0.004], 0.0, "greater", margin=0.005) == "does not hold"
+    assert stats.decide([0.001, 0.006], 0.0, "greater", margin=0.005) == "holds"
 
 
 def test_combine():
