@@ -40,8 +40,8 @@
 # all methods see the same data and start from the same weights, and across units the
 # verdict does not rest on one lucky split. Each method runs at its own best setting,
 # chosen on the validation sets, and the effect is reported with its 95% confidence
-# interval (`lipnb.stats`). The methods, on the 64-64-10 relu MLP of the other
-# notebooks:
+# interval (`lipnb.stats`). The methods, on the MLP of the other notebooks (64 inputs,
+# two relu layers of 64 units, 10 logits):
 #
 # | name | what it adds | swept |
 # |---|---|---|
