@@ -10,6 +10,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= quick
+SEED ?= 0
 
 # TensorFlow build: the CUDA one where nvidia-smi works, else the CPU one.
 # Override with `make TF_PACKAGE=... <target>`; the version comes from constraints.txt.
@@ -45,6 +46,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make reproduce [PROFILE=quick|smoke|full]   execute stale notebooks, write results/"
+	@echo "make reproduce SEED=1 [PROFILE=...]         the same with another seed, into build/seed-1/"
 	@echo "make render [PROFILE=...]                   build the static HTML site into build/site/"
 	@echo "make test                                   run the tests"
 	@echo "make bench                                  run the benchmarks, update the README tables"
@@ -61,7 +63,7 @@ $(STAMP):
 
 reproduce: $(STAMP)
 	@mkdir -p $(STATE)
-	$(PY) tools/reproduce.py --profile $(PROFILE)
+	$(PY) tools/reproduce.py --profile $(PROFILE) --seed $(SEED)
 
 browser:
 	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \

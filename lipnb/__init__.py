@@ -11,10 +11,18 @@ from lipnb.bounds import (
     jacobian_spectral_norms,
     lipschitz_lower_bound,
     lipschitz_upper_bound,
+    normalized_layer_sigmas,
 )
 from lipnb.constraints import FrobeniusBall, SpectralProjection, WeightClip
 from lipnb.conv import conv_operator_matrix, conv_operator_norm, conv_operator_norm_bound
-from lipnb.data import class_mixture, eight_gaussians, load_digits_split, swiss_roll, twentyfive_gaussians
+from lipnb.data import (
+    class_mixture,
+    eight_gaussians,
+    load_digits_split,
+    swiss_roll,
+    twentyfive_gaussians,
+    validation_split,
+)
 from lipnb.gan import (
     REGIMES,
     WGAN,
@@ -35,7 +43,7 @@ from lipnb.metrics import (
     mode_statistics,
     wasserstein1,
 )
-from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier
+from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier, predict
 from lipnb.norms import (
     PowerIterationResult,
     as_matrix,
@@ -47,6 +55,8 @@ from lipnb.penalties import SpectralNormRegularizer, gradient_penalty
 from lipnb.plotting import use_style
 from lipnb.training import l2_penalty, parameter_trajectory
 from lipnb.repro import NotebookRun, seed_everything, start_notebook
+from lipnb import stats
+from lipnb.tables import markdown_table, show_table
 
 __version__ = "0.1.0"
 
@@ -55,6 +65,7 @@ __all__ = [
     "eight_gaussians",
     "swiss_roll",
     "twentyfive_gaussians",
+    "validation_split",
     "REGIMES",
     "WGAN",
     "SampleQuality",
@@ -90,6 +101,7 @@ __all__ = [
     "loss_input_gradient",
     "parameter_trajectory",
     "pgd",
+    "predict",
     "random_perturbation",
     "as_matrix",
     "digits_mlp",
@@ -99,10 +111,14 @@ __all__ = [
     "l2_penalty",
     "lipschitz_lower_bound",
     "lipschitz_upper_bound",
+    "normalized_layer_sigmas",
     "load_digits_split",
     "power_iteration",
     "seed_everything",
     "spectral_norm",
     "start_notebook",
+    "stats",
+    "markdown_table",
+    "show_table",
     "use_style",
 ]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["load_digits_split", "eight_gaussians", "twentyfive_gaussians", "swiss_roll", "class_mixture"]
+__all__ = ["load_digits_split", "validation_split", "eight_gaussians", "twentyfive_gaussians", "swiss_roll",
+           "class_mixture"]
 
 
 def load_digits_split(seed: int = 0, test_fraction: float = 0.25, flatten: bool = True):
@@ -31,6 +32,29 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.25, flatten: bool 
         x, y, test_size=test_fraction, random_state=seed, stratify=y
     )
     return x_tr, y_tr, x_te, y_te
+
+
+def validation_split(x, y, fraction: float = 0.2, seed: int = 0):
+    """Hold out a stratified share of a training set for choosing hyperparameters.
+
+    Hyperparameters are chosen on the held-out part, never on the test set.
+
+    Args:
+        x, y: training inputs and integer labels.
+        fraction: share held out, in (0, 1).
+        seed: seed of the split.
+
+    Returns:
+        ``(x_fit, y_fit, x_val, y_val)``.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    from sklearn.model_selection import train_test_split
+
+    x_fit, x_val, y_fit, y_val = train_test_split(x, y, test_size=fraction, random_state=seed, stratify=y)
+    return x_fit, y_fit, x_val, y_val
 
 
 def _check_n(n):

@@ -326,32 +326,53 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
                 keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2))
     log = SampleQuality(evaluate, eval_every)
     gan.fit(WGAN.dataset(np.asarray(x), batch_size, n_critic, labels=labels, seed=seed),
-            steps_per_epoch=int(steps), epochs=1, callbacks=[log], verbose=verbose)
+            steps_per_epoch=int(steps), epochs=1, callbacks=[log], verbose=verbose,
+            shuffle=False)  # the dataset is already a seeded stream; Keras warns that it cannot shuffle it
     return gan, log.records
 
 
-def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int = 256) -> dict:
-    """Median seconds per ``train_step`` of each WGAN, timed in interleaved rounds.
+def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int = 256,
+                     warmup_steps: int = 10, per_round: bool = False, seed: int = 0) -> dict:
+    """Seconds per ``train_step`` of each WGAN, timed in interleaved rounds.
 
-    Each round runs ``steps`` compiled training steps of every GAN in turn, so machine
-    noise affects them alike. The GANs keep training while being timed.
+    Each round runs ``steps`` compiled training steps of every GAN in turn, starting with a
+    different GAN each round, so machine noise and ordering affect them alike. The GANs
+    keep training while being timed: time copies, not the models you analyse.
+
+    Args:
+        gans: name -> compiled ``WGAN`` (fitted or not).
+        x: training points for the timing batches.
+        steps: training steps per GAN per round (>= 1).
+        rounds: interleaved rounds (>= 1).
+        warmup_steps: untimed steps first, to trace and warm up each step function.
+        per_round: return every round's time instead of the median.
+        seed: seed of the timing batches.
+
+    Returns:
+        name -> median seconds per step, or (``per_round``) an array with one per round.
     """
     import statistics
     import time
 
     steps = _check_positive_int(steps, "steps")
+    rounds = _check_positive_int(rounds, "rounds")
     fns, iterators = {}, {}
     for name, gan in gans.items():
-        iterators[name] = iter(WGAN.dataset(np.asarray(x), batch_size, gan.n_critic))
-        # fit() already compiled the training step; reuse it rather than tracing again.
-        fns[name] = gan.train_function if getattr(gan, "train_function", None) else gan.make_train_function()
-        fns[name](iterators[name])
+        iterators[name] = iter(WGAN.dataset(np.asarray(x), batch_size, gan.n_critic, seed=seed))
+        if getattr(gan, "train_function", None) is None:  # never fitted: build the compiled step
+            gan.make_train_function()
+        fns[name] = gan.train_function
+        for _ in range(max(1, int(warmup_steps))):
+            fns[name](iterators[name])
+    names = list(gans)
     times = {name: [] for name in gans}
-    for _ in range(rounds):
-        for name, fn in fns.items():
+    for i in range(rounds):
+        for name in names[i % len(names):] + names[:i % len(names)]:
             t0 = time.perf_counter()
             for _ in range(int(steps)):
-                out = fn(iterators[name])
-            float(keras.ops.convert_to_numpy(out["critic_loss"]))
+                out = fns[name](iterators[name])
+            float(keras.ops.convert_to_numpy(out["critic_loss"]))  # wait for the last step
             times[name].append((time.perf_counter() - t0) / steps)
+    if per_round:
+        return {name: np.array(t) for name, t in times.items()}
     return {name: statistics.median(t) for name, t in times.items()}

@@ -153,5 +153,6 @@ def digit_classifier(seed: int = 0, epochs: int = 20):
     x_tr, y_tr, x_te, y_te = load_digits_split(seed=seed, flatten=False)
     model = conv_critic(outputs=10, seed=seed, name="digit_classifier")
     fit_classifier(model, x_tr, y_tr, epochs=epochs, seed=seed)
-    features = keras.Model(model.inputs, keras.layers.GlobalAveragePooling2D()(model.layers[1].output))
+    # One input tensor, not a list of one: calling a list-input model with an array warns.
+    features = keras.Model(model.inputs[0], keras.layers.GlobalAveragePooling2D()(model.layers[1].output))
     return model, features, accuracy(model, x_te, y_te)

@@ -136,9 +136,37 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
     return {"loss": history}
 
 
+def predict(model, x, batch_size: int = 1024):
+    """``model(x, training=False)`` over batches, as one numpy array.
+
+    Calls the model directly instead of ``model.predict``. Keras's ``predict`` feeds
+    arrays through a tf.data pipeline; under TensorFlow's op determinism (which
+    :func:`lipnb.seed_everything` turns on) a last partial batch makes TF 2.21 log a
+    spurious "NodeDef mentions attribute use_unbounded_threadpool" error for every call.
+
+    Args:
+        model: a Keras model or layer.
+        x: inputs with the batch on the first axis.
+        batch_size: rows per call (>= 1).
+
+    Returns:
+        The outputs, concatenated along the first axis.
+    """
+    import numpy as np
+
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    x = np.asarray(x)
+    if x.ndim < 1 or len(x) == 0:
+        raise ValueError(f"x must hold at least one example, got shape {x.shape}")
+    parts = [keras.ops.convert_to_numpy(model(x[i:i + batch_size], training=False))
+             for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts, axis=0)
+
+
 def accuracy(model, x, y, batch_size: int = 1024) -> float:
     """Share of inputs whose argmax logit equals the label."""
     import numpy as np
 
-    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    logits = predict(model, x, batch_size=batch_size)
     return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(y)))

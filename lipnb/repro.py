@@ -10,7 +10,8 @@ then calls :func:`start_notebook`, which
 
 The notebook records each checked claim with :meth:`NotebookRun.claim` and ends with
 :meth:`NotebookRun.finish`, which writes ``results/NN_name.json`` when run by
-``make reproduce`` (the runner sets ``LIPNB_RESULTS_PATH``).
+``make reproduce`` (the runner sets ``LIPNB_RESULTS_PATH``) and shows the findings as a
+table. Verdicts follow the protocol of :mod:`lipnb.stats`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generato
     Args:
         seed: non-negative integer.
         deterministic: also enable TensorFlow's deterministic ops, so that the same
-            run on CPU gives the same numbers.
+            run on CPU gives the same numbers. With them on, TF 2.21 logs a spurious
+            "NodeDef mentions attribute use_unbounded_threadpool" error whenever
+            ``model.predict``/``fit``/``evaluate`` meet a partial last batch (a tf.data
+            rewrite bug); :func:`lipnb.predict` calls the model directly and avoids it.
 
     Returns:
         A fresh ``np.random.Generator`` seeded with ``seed``.
@@ -86,6 +90,24 @@ def jsonable(value: Any, where: str = "value") -> Any:
     raise ValueError(f"{where} has type {type(value).__name__}, which is not JSON-serializable")
 
 
+class ClaimRecord(dict):
+    """A recorded claim: the JSON entry, shown in a notebook as one line with its verdict."""
+
+    def summary(self) -> str:
+        from lipnb.tables import evidence_text
+
+        estimate = evidence_text(self.get("evidence"))
+        return f"{self['id']} ({self['kind']}): {self['verdict']}" + (f"; {estimate}" if estimate else "")
+
+    def __repr__(self) -> str:
+        return self.summary()
+
+    def _repr_markdown_(self) -> str:
+        verdict = self["verdict"] if self["verdict"] == "holds" else f"**{self['verdict']}**"
+        return self.summary().replace(f": {self['verdict']}", f": {verdict}", 1).replace(
+            self["id"], f"`{self['id']}`", 1)
+
+
 class NotebookRun:
     """State of one notebook execution: profile, sizes, seed and recorded claims."""
 
@@ -96,18 +118,33 @@ class NotebookRun:
         self.size = types.SimpleNamespace(**size)
         self.claims: list[dict] = []
 
-    def claim(self, id: str, statement: str, article: str, measured: Mapping[str, Any],
-              holds, note: str = "") -> dict:
-        """Record one checked claim.
+    def claim(self, id: str, statement: str, article: str, kind: str, measured: Mapping[str, Any],
+              holds=None, evidence=None, verdict: str | None = None, note: str = "") -> dict:
+        """Record one claim and its verdict.
+
+        Give exactly one of ``holds``, ``evidence`` or ``verdict``:
+
+        * ``holds``: a boolean for a deterministic check (an identity, a bound on one
+          computation); the verdict is "holds" or "does not hold".
+        * ``evidence``: a :class:`lipnb.stats.Evidence`, or a dict of named parts that
+          must all hold, for any claim that compares methods, settings or seeds; the
+          verdict follows from the confidence intervals (:mod:`lipnb.stats`).
+        * ``verdict="inconclusive"``: the experiment cannot decide the claim at this
+          scale (for example, the effect it is about never appears); ``note`` must say
+          what would decide it.
 
         Args:
             id: short unique slug, e.g. ``"frobenius-bounds-spectral"``.
             statement: one sentence saying what was checked.
             article: where the article makes it, e.g. ``"eq. (10)"``.
+            kind: ``"article"`` (the article states it), ``"erratum"`` (the article is
+                wrong here), ``"gap"`` (a condition the article leaves out) or
+                ``"beyond"`` (our own check).
             measured: the numbers the verdict is computed from.
-            holds: the verdict, a boolean computed from ``measured``.
-            note: optional context, e.g. why a claim does not hold at this scale.
+            note: context; required when the verdict is "inconclusive".
         """
+        from lipnb.stats import KINDS, VERDICTS, Evidence, evidence_verdict
+
         if not isinstance(id, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", id):
             raise ValueError(f"claim id must be a lowercase slug, got {id!r}")
         if any(c["id"] == id for c in self.claims):
@@ -115,21 +152,44 @@ class NotebookRun:
         for field, text in (("statement", statement), ("article", article)):
             if not isinstance(text, str) or not text.strip():
                 raise ValueError(f"claim {id!r}: {field} must be a non-empty string")
+        if kind not in KINDS:
+            raise ValueError(f"claim {id!r}: kind must be one of {KINDS}, got {kind!r}")
         if not isinstance(measured, Mapping) or not measured:
             raise ValueError(f"claim {id!r}: measured must be a non-empty dict of numbers")
-        if not isinstance(holds, (bool, np.bool_)):
-            raise ValueError(f"claim {id!r}: holds must be a boolean, got {type(holds).__name__}")
-        entry = {
-            "id": id,
-            "statement": statement.strip(),
-            "article": article.strip(),
-            "measured": jsonable(measured, f"claim {id!r} measured"),
-            "holds": bool(holds),
-        }
+        given = [name for name, value in (("holds", holds), ("evidence", evidence), ("verdict", verdict))
+                 if value is not None]
+        if len(given) != 1:
+            raise ValueError(f"claim {id!r}: give exactly one of holds, evidence or verdict, got {given or 'none'}")
+        entry = {"id": id, "statement": statement.strip(), "article": article.strip(), "kind": kind,
+                 "measured": jsonable(measured, f"claim {id!r} measured")}
+        if holds is not None:
+            if not isinstance(holds, (bool, np.bool_)):
+                raise ValueError(f"claim {id!r}: holds must be a boolean, got {type(holds).__name__}")
+            entry["verdict"] = "holds" if holds else "does not hold"
+        elif evidence is not None:
+            parts = evidence if isinstance(evidence, Mapping) else None
+            if isinstance(evidence, Evidence):
+                entry["evidence"] = jsonable(evidence.as_dict(), f"claim {id!r} evidence")
+            elif parts and all(isinstance(e, Evidence) for e in parts.values()):
+                entry["evidence"] = {str(k): jsonable(e.as_dict(), f"claim {id!r} evidence.{k}")
+                                     for k, e in parts.items()}
+            else:
+                raise ValueError(f"claim {id!r}: evidence must be a lipnb.stats.Evidence or a non-empty "
+                                 f"dict of them, got {type(evidence).__name__}")
+            entry["verdict"] = evidence_verdict(evidence)
+        else:
+            if verdict != "inconclusive":
+                raise ValueError(f"claim {id!r}: only verdict='inconclusive' may be given directly "
+                                 f"(got {verdict!r}); a decided verdict needs holds= or evidence=")
+            entry["verdict"] = verdict
+        if entry["verdict"] == "inconclusive" and not (note or "").strip():
+            raise ValueError(f"claim {id!r} is inconclusive: its note must say what would decide it")
+        assert entry["verdict"] in VERDICTS
         if note:
             entry["note"] = str(note).strip()
-        self.claims.append(entry)
-        return entry
+        record = ClaimRecord(entry)
+        self.claims.append(record)
+        return record
 
     def results(self) -> dict:
         return {
@@ -149,10 +209,14 @@ class NotebookRun:
             with open(path, "w", encoding="utf-8") as fh:
                 json.dump(data, fh, indent=2, sort_keys=False)
                 fh.write("\n")
-        width = max(len(c["id"]) for c in self.claims)
-        for c in self.claims:
-            verdict = "holds" if c["holds"] else "DOES NOT HOLD"
-            print(f"{c['id']:<{width}}  {c['article']:<16} {verdict}")
+        from lipnb.tables import findings_table
+
+        try:
+            from IPython.display import Markdown, display
+        except ImportError:  # plain Python: print the markdown
+            print(findings_table(self.claims))
+        else:
+            display(Markdown(findings_table(self.claims)))
         return data
 
 

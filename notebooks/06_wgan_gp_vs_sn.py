@@ -41,23 +41,36 @@
 # Adam(1e-3, β₁=0.5, β₂=0.9): WGAN-GP's 1e-4 needs far more steps than a CPU notebook
 # can take. Quality is the exact $W_1$ between 512 generated and 512 held-out points (toy
 # data), and the Fréchet distance on the features of a digit classifier (digits).
+#
+# **How the claims are judged.** A claim that compares regimes is decided over paired
+# units, one per data set and seed (the same seed gives both regimes the same data and
+# initial generator), from the confidence interval of the mean paired effect; with two
+# seeds per toy set that interval is wide, and we leave it so. Where this setup cannot
+# decide a comparison (GP at λ = 10, its image setting, is unstable on the toy sets), the
+# claim is recorded as inconclusive, with the interval shown, until the fair GAN protocol
+# of issue 10 (tuned baselines, more seeds) runs. Bounds that hold by construction are
+# shown as checks in the text, not counted as findings.
 
 # %% tags=["parameters"]
 profile = "quick"
 seed = 0
 
 # %%
+import keras
 import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
+from lipnb.stats import one_sample, paired_comparison
 
 run = lipnb.start_notebook("06_wgan_gp_vs_sn", globals(), profiles={
-    "smoke": dict(toy=["8 Gaussians"], seeds=1, steps=20, digit_steps=10, eval_every=10, eval_points=128,
-                  classifier_epochs=1, timing_steps=3, width=32),
+    "smoke": dict(toy=["8 Gaussians"], seeds=2, steps=20, digit_steps=10, eval_every=10, eval_points=128,
+                  classifier_epochs=1, timing_steps=3, timing_rounds=3, width=32),
     "quick": dict(toy=["8 Gaussians", "25 Gaussians", "Swiss roll"], seeds=2, steps=200, digit_steps=200,
-                  eval_every=50, eval_points=512, classifier_epochs=20, timing_steps=30, width=128),
+                  eval_every=50, eval_points=512, classifier_epochs=20, timing_steps=10, timing_rounds=15,
+                  width=128),
     "full": dict(toy=["8 Gaussians", "25 Gaussians", "Swiss roll"], seeds=5, steps=5000, digit_steps=5000,
-                 eval_every=250, eval_points=1024, classifier_epochs=40, timing_steps=200, width=512),
+                 eval_every=250, eval_points=1024, classifier_epochs=40, timing_steps=50, timing_rounds=20,
+                 width=512),
 })
 REGIMES = ["clip", "gp", "gp-one-sided", "sn"]
 TOY = {"8 Gaussians": (lipnb.eight_gaussians, 0.02), "25 Gaussians": (lipnb.twentyfive_gaussians, 0.05),
@@ -70,11 +83,11 @@ LR = dict(learning_rate=1e-3, beta_1=0.5, beta_2=0.9)
 # %%
 def toy_run(name, regime, s):
     make, _ = TOY[name]
-    x, _ = make(20000, np.random.default_rng(1000 + s))
-    held_out, _ = make(run.size.eval_points, np.random.default_rng(2000 + s))
+    x, _ = make(20000, np.random.default_rng(run.seed + 1000 + s))
+    held_out, _ = make(run.size.eval_points, np.random.default_rng(run.seed + 2000 + s))
     # Every evaluation also logs the critic's slopes on data, interpolates and far points.
     evaluate = lambda gan: {"quality": lipnb.wasserstein1(gan.sample(run.size.eval_points), held_out),
-                            **lipnb.critic_slopes(gan, x, points=run.size.eval_points, seed=3000 + s)}
+                            **lipnb.critic_slopes(gan, x, points=run.size.eval_points, seed=run.seed + 3000 + s)}
     lipnb.seed_everything(run.seed + s)
     hidden = (run.size.width,) * 3
     generator = lipnb.mlp_generator(latent_dim=2, output_dim=2, hidden=hidden, seed=run.seed + s)
@@ -91,11 +104,11 @@ for name in run.size.toy:
 # %%
 classifier, features, classifier_accuracy = lipnb.digit_classifier(seed=run.seed, epochs=run.size.classifier_epochs)
 x_digits, _, x_digits_test, _ = lipnb.load_digits_split(seed=run.seed, flatten=False)
-real_features = features.predict(x_digits_test, verbose=0)
+real_features = lipnb.predict(features, x_digits_test)
 
 def digit_quality(gan):
     fake = gan.sample(len(x_digits_test))
-    return {"quality": lipnb.frechet_distance(features.predict(fake, verbose=0), real_features)}
+    return {"quality": lipnb.frechet_distance(lipnb.predict(features, fake), real_features)}
 
 for regime in REGIMES:
     gen = lipnb.image_generator(latent_dim=32, seed=run.seed)
@@ -133,7 +146,7 @@ axes[0, 0].legend();
 # %%
 fig, axes = plt.subplots(1, len(run.size.toy), figsize=(3.3 * len(run.size.toy), 3.3), squeeze=False)
 for ax, name in zip(axes[0], run.size.toy):
-    real, _ = TOY[name][0](1000, np.random.default_rng(7))
+    real, _ = TOY[name][0](1000, np.random.default_rng(run.seed + 7))
     ax.scatter(*real.T, s=2, color="0.7", label="data")
     for regime in ("gp", "sn"):
         ax.scatter(*gans[name, regime, 0].sample(1000).T, s=2, label=regime)
@@ -171,40 +184,63 @@ axes[0, 0].legend(fontsize=7);
 # The largest slope the SN critic showed at any evaluation, in any region, on any toy set.
 sn_max_during = {name: max(r[f"slope_{region}_max"] for s in seeds_of(name) for r in logs[name, "sn", s]
                            for region in regions_logged) for name in run.size.toy}
+lipnb.show_table([{"data set": name, "largest SN slope at any evaluation": v} for name, v in sn_max_during.items()])
 # GP's off-norm shares (| |grad f| - 1 | > 0.2) per evaluation, median over seeds.
-gp_off_during = {region: slope_curve(run.size.toy[0], "gp", region, "off")[1].round(3).tolist()
-                 for region in regions_logged}
-sn_max_during, gp_off_during
+steps_logged, _ = slope_curve(run.size.toy[0], "gp", "real", "off")
+lipnb.show_table([{"critic steps": int(step), **{region: slope_curve(run.size.toy[0], "gp", region, "off")[1][i]
+                                                  for region in regions_logged}}
+                  for i, step in enumerate(steps_logged)],
+                 title=f"GP critic on {run.size.toy[0]}: share of points with | |∇f| − 1 | > 0.2 (median over seeds)")
 
 # %% [markdown]
 # ## Convergence: critic steps to reach the same quality
-# For each data set the target is the worse of GP's and SN's final median quality, a
-# level both reach. We count the critic steps each needs to first get within 10% of it.
+# For each data set and seed (one paired unit) the target is the worse of GP's and SN's
+# final quality, a level both reach. We count the critic steps each needs to first get
+# within 10% of it, on the evaluation grid.
 
 # %%
-def steps_to(name, regime, target):
-    xs, q = curve(name, regime, "critic_steps")
-    hit = np.nonzero(q <= 1.1 * target)[0]
-    return float(xs[hit[0]]) if hit.size else float("inf")
+units = [(name, s) for name in datasets for s in seeds_of(name)]
+unit_names = [f"{name} / seed {s}" for name, s in units]
+final_quality = lambda name, regime, s: logs[name, regime, s][-1]["quality"]  # noqa: E731
 
-convergence = {}
-for name in datasets:
-    target = max(curve(name, "gp", "critic_steps")[1][-1], curve(name, "sn", "critic_steps")[1][-1])
-    convergence[name] = {"target": float(target), "gp": steps_to(name, "gp", target),
-                         "sn": steps_to(name, "sn", target)}
-convergence
+def steps_to(log, target):
+    """Critic steps at the first evaluation within 10% of target (the last one always is)."""
+    return float(next(r["critic_steps"] for r in log if r["quality"] <= 1.1 * target))
+
+convergence = []
+for (name, s), unit in zip(units, unit_names):
+    target = max(final_quality(name, "gp", s), final_quality(name, "sn", s))
+    convergence.append({"unit": unit, "target quality": target, "gp steps": steps_to(logs[name, "gp", s], target),
+                        "sn steps": steps_to(logs[name, "sn", s], target)})
+lipnb.show_table(convergence)
 
 # %% [markdown]
 # ## Cost per step, side by side
-# One training step (5 critic steps and a generator step) of each regime on 8 Gaussians,
-# timed in interleaved rounds so that machine noise hits all alike.
+# One training step (5 critic steps and a generator step) of each regime on the first toy
+# set, timed in interleaved rounds so that machine noise hits all alike; the order of the
+# regimes rotates from round to round. Short rounds keep the GP and SN blocks of a round
+# close in time, so each round is one paired unit of the GP/SN time ratio. The timed GANs
+# are fresh copies of the architecture (same width, optimizer and batch), so timing trains
+# none of the models analysed above.
 
 # %%
-step_times = lipnb.gan.time_train_steps({r: gans[run.size.toy[0], r, 0] for r in REGIMES},
-                                        TOY[run.size.toy[0]][0](20000, np.random.default_rng(3))[0],
-                                        steps=run.size.timing_steps)
-gp_over_sn = step_times["gp"] / step_times["sn"]
-{k: f"{v * 1e3:.1f} ms" for k, v in step_times.items()} | {"gp / sn": f"{gp_over_sn:.2f}"}
+def fresh_gan(regime):
+    hidden = (run.size.width,) * 3
+    gan = lipnb.WGAN(lipnb.mlp_generator(latent_dim=2, output_dim=2, hidden=hidden, seed=run.seed),
+                     lipnb.make_critic(regime, input_shape=(2,), hidden=hidden, seed=run.seed),
+                     regime=regime, seed=run.seed)
+    gan.compile(keras.optimizers.Adam(**LR), keras.optimizers.Adam(**LR))
+    return gan
+
+lipnb.seed_everything(run.seed)
+round_times = lipnb.gan.time_train_steps(
+    {r: fresh_gan(r) for r in REGIMES}, TOY[run.size.toy[0]][0](20000, np.random.default_rng(run.seed + 3))[0],
+    steps=run.size.timing_steps, rounds=run.size.timing_rounds, per_round=True, seed=run.seed)
+gp_over_sn = round_times["gp"] / round_times["sn"]
+lipnb.show_table([{"regime": r, "ms per step, median over rounds": np.median(round_times[r]) * 1e3,
+                   "fastest round": round_times[r].min() * 1e3, "slowest round": round_times[r].max() * 1e3,
+                   "time / sn time, median over rounds": np.median(round_times[r] / round_times["sn"])}
+                  for r in REGIMES], title=f"One training step, {run.size.timing_rounds} interleaved rounds")
 
 # %% [markdown]
 # ## Where the gradient penalty holds the constraint
@@ -242,85 +278,132 @@ for ax, regime in zip(axes, ("gp", "sn")):
     ax.set(title=rf"$\|\nabla f\|$ of the {regime} critic", xlabel="x₁", ylabel="x₂")
     fig.colorbar(im, ax=ax)
 
+# %% [markdown]
+# ## The SN critics as trained
+# Each spectrally normalized layer computes with $W/\hat\sigma$, where $\hat\sigma=\|Wv\|$
+# comes from its stored vector $v$, advanced by one power iteration per critic step. A
+# Rayleigh quotient never exceeds the top singular value, so $\hat\sigma\le\sigma(W)$ and
+# the layer's norm $\sigma(W/\hat\sigma)$ is at least 1: how far above 1 depends on how well
+# the vector tracks the moving weights. SN-GAN reports it within 1.05; we hold every layer
+# of every trained SN critic to that standard, with the exact norm from an SVD of the
+# reshaped kernel that the layer normalizes. (`lipnb.SpectralNormalization.normalized_weight`
+# gives $W/\hat\sigma$ without touching the vector.)
+
 # %%
-gp_norms, sn_norms = regions["gp"], regions["sn"]
-off = lambda v: float(np.mean(np.abs(v - 1) > 0.2))
-sn_critic = gans[name, "sn", 0].critic
-upper_as_trained = lipnb.lipschitz_upper_bound(sn_critic)
-for layer in sn_critic.layers:
-    if isinstance(layer, lipnb.SpectralNormalization):
-        layer.warm_up()
-upper_exact = lipnb.lipschitz_upper_bound(sn_critic)
+sn_layers = {unit: lipnb.normalized_layer_sigmas(gans[name, "sn", s].critic)
+             for (name, s), unit in zip(units, unit_names)}
+lipnb.show_table([{"critic": unit, "layers": len(sig), "largest σ(W/σ̂)": max(sig.values()),
+                   "smallest σ(W/σ̂)": min(sig.values())} for unit, sig in sn_layers.items()])
+
+# %% [markdown]
+# **A check by construction, not a finding.** With the exact top singular vector (what
+# `warm_up()` computes) every layer's norm is exactly 1, so the product of layer norms
+# that certifies an MLP critic is at most 1 whatever the weights. The table shows it for
+# the toy SN critics, next to the same certificate with the vectors as trained (the
+# conv critic on digits is left out: its reshaped-kernel norm is not the operator norm,
+# notebook 09). `warm_up()` overwrites the stored vectors, so this cell comes after every
+# other use of the trained critics.
+
+# %%
+construction = []
+for name in run.size.toy:
+    for s in seeds_of(name):
+        critic = gans[name, "sn", s].critic
+        as_trained = lipnb.lipschitz_upper_bound(critic)
+        for layer in critic.layers:
+            if isinstance(layer, lipnb.SpectralNormalization):
+                layer.warm_up()
+        exact = lipnb.lipschitz_upper_bound(critic)
+        construction.append({"critic": f"{name} / seed {s}", "bound, vectors as trained": as_trained,
+                             "bound after warm_up()": exact, "at most 1 (+1e-6)": exact <= 1 + 1e-6})
+lipnb.show_table(construction, digits=6)
 
 # %% [markdown]
 # ## Verdicts
 
 # %%
-final = {f"{n} / {r}": float(curve(n, r, "critic_steps")[1][-1]) for n in datasets for r in REGIMES}
-faster = [c["sn"] < c["gp"] for c in convergence.values()]
+conv_evidence = paired_comparison([c["sn steps"] for c in convergence], [c["gp steps"] for c in convergence],
+                                  direction="less")
 run.claim(
     "sn-converges-faster-than-gp",
-    "SN reaches the quality both SN and GP attain in fewer critic steps than GP, on most data sets.",
-    "section 'Generative models' (author's runs)",
-    measured=dict(convergence=convergence, final_quality=final),
-    holds=sum(faster) > len(faster) / 2,
-    note=f"same learning rate for all regimes; {run.size.steps} generator steps per toy run",
+    "SN first comes within 10% of the quality both SN and GP reach (the worse of their final "
+    "qualities) in fewer critic steps than GP (mean paired difference SN - GP over data set x seed).",
+    "section 'Generative models' (author's runs)", kind="article",
+    measured=dict(by_unit=convergence, paired_difference_sn_minus_gp=conv_evidence.as_dict(),
+                  final_quality={f"{u} / {r}": final_quality(n, r, s) for (n, s), u in zip(units, unit_names)
+                                 for r in REGIMES}),
+    verdict="inconclusive",
+    note=f"this setup cannot decide it: GP runs at lambda = 10 (WGAN-GP's image setting), unstable on the "
+         f"toy sets, and SN with the WGAN loss, with which users report it trains poorly; the CI of SN - GP "
+         f"critic steps is {conv_evidence} ('{conv_evidence.verdict}' taken alone). Decided by the fair GAN "
+         f"protocol (issue 10): GP at its tuned lambda, 5+ seeds per cell, more steps.",
 )
 run.claim(
     "gp-step-slower",
-    "A GP training step is slower than an SN step (double backpropagation), timed side by side.",
-    "section 'Generative models'",
-    measured=dict(seconds_per_step=step_times, gp_over_sn=gp_over_sn),
-    holds=bool(gp_over_sn > 1.0),
+    "A GP training step is slower than an SN step (double backpropagation): the GP/SN time ratio, "
+    "per interleaved round on fresh models, is above 1.",
+    "section 'Generative models'", kind="article",
+    measured=dict(seconds_per_step_by_round={r: t for r, t in round_times.items()}, gp_over_sn_by_round=gp_over_sn),
+    evidence=(timing_evidence := one_sample(gp_over_sn, direction="greater", null=1.0,
+                                            what="the per-round GP/SN time ratio")),
+    note=f"{run.size.timing_rounds} rounds of {run.size.timing_steps} steps per regime, width {run.size.width}"
+    + ("; more and longer interleaved rounds (the full profile, or benchmarks/bench_gan.py) would decide it"
+       if timing_evidence.verdict == "inconclusive" else ""),
 )
-one, two = ([final[f"{n} / {r}"] for n in datasets] for r in ("gp-one-sided", "gp"))
+# The 10% tolerance of "no worse" is the claim's, fixed before the runs: on the log scale
+# the one-sided penalty may end at most 10% worse than the two-sided one.
+one_log = np.log([final_quality(n, "gp-one-sided", s) for n, s in units])
+two_log = np.log([final_quality(n, "gp", s) for n, s in units])
 run.claim(
     "one-sided-gp-not-worse",
-    "The one-sided penalty (eq. 25) ends at a quality no worse than the two-sided one (eq. 24) "
-    "within 10%, on every data set.",
-    "eqs. (24)-(25)",
-    measured=dict(one_sided=one, two_sided=two, datasets=datasets),
-    holds=all(a <= 1.1 * b for a, b in zip(one, two)),
+    "At the same lambda = 10, the one-sided penalty (eq. 25) ends at a quality no more than 10% worse "
+    "than the two-sided one (eq. 24): the mean paired log ratio one-sided / two-sided of the final "
+    "quality is below log 1.1, over data set x seed.",
+    "eqs. (24)-(25)", kind="article",
+    measured=dict(units=unit_names, one_sided=np.exp(one_log), two_sided=np.exp(two_log)),
+    evidence=paired_comparison(one_log, two_log, direction="less", null=float(np.log(1.1))),
+    note="at lambda = 10 only, where Petzka et al. found the one-sided form less sensitive to lambda; "
+         "WGAN-GP's appendix found no significant difference across architectures. Across lambda: issue 10",
 )
-# Every toy data set and seed, at the last logged evaluation: one trained critic per run.
-gp_local_runs = {f"{n} / seed {s}": dict(interpolates=logs[n, "gp", s][-1]["slope_interpolates_off"],
-                                         far=logs[n, "gp", s][-1]["slope_far_off"])
-                 for n in run.size.toy for s in seeds_of(n)}
-local = [r["far"] >= 2 * max(r["interpolates"], 0.01) for r in gp_local_runs.values()]
+# Every toy data set and seed, at the last logged evaluation: one trained critic per unit.
+toy_units = [(n, s) for n in run.size.toy for s in seeds_of(n)]
+share_off = {region: np.array([logs[n, "gp", s][-1][f"slope_{region}_off"] for n, s in toy_units])
+             for region in ("interpolates", "far")}
 run.claim(
     "gp-is-local",
-    "GP keeps the gradient norm near 1 only where its interpolates fall: far from the data the "
-    "share of points with | |grad f| - 1 | > 0.2 is at least twice that on the interpolates, "
-    "in most trained GP critics (every toy data set and seed).",
-    "eqs. (24)-(26)",
-    measured=dict(runs_where_it_holds=int(sum(local)), runs=len(local), share_off_by_run=gp_local_runs,
-                  first_critic=dict(share_off_interpolates=off(gp_norms["interpolates"]),
-                                    share_off_far=off(gp_norms["far"]),
-                                    median_norm={k: float(np.median(v)) for k, v in gp_norms.items()}),
-                  share_off_during_training=gp_off_during),
-    holds=sum(local) > len(local) / 2,
-    note="a single critic's verdict depends on its seed; hence the count over runs",
+    "GP keeps the gradient norm near 1 only where its interpolates fall: far from the data the share "
+    "of points with | |grad f| - 1 | > 0.2 is larger than on the interpolates (mean paired difference "
+    "over toy data set x seed).",
+    "eqs. (24)-(26)", kind="article",
+    measured=dict(units=[f"{n} / seed {s}" for n, s in toy_units], share_off_interpolates=share_off["interpolates"],
+                  share_off_far=share_off["far"]),
+    evidence=(gp_local_evidence := paired_comparison(share_off["far"], share_off["interpolates"],
+                                                     direction="greater")),
+    note=f"{run.size.eval_points} points per region; far = uniform on [-8, 8]^2"
+    + ("; more runs per data set (5+ seeds, the fair GAN protocol of issue 10) would decide it"
+       if gp_local_evidence.verdict == "inconclusive" else ""),
 )
+largest_sigma = max(max(sig.values()) for sig in sn_layers.values())
 run.claim(
-    "sn-critic-is-1-lipschitz",
-    "The SN critic's gradient norm stays at most 1 on data, interpolates, samples and far points, "
-    "and its certified bound with exact vectors is at most 1 (+1e-6).",
-    "section 'Spectral normalization'",
-    measured=dict(max_norm={k: float(v.max()) for k, v in sn_norms.items()},
-                  upper_as_trained=upper_as_trained, upper_exact_vectors=upper_exact),
-    holds=bool(max(float(v.max()) for v in sn_norms.values()) <= 1 + 1e-3 and upper_exact <= 1 + 1e-6),
-    note="measured on the trained vectors; the certified bound after warm_up()",
+    "sn-layers-within-1-05-as-trained",
+    "Every spectrally normalized layer of every trained SN critic (each toy data set and seed, and "
+    "digits), with its stored vector as trained, has spectral norm sigma(W / sigma_estimate) at most 1.05.",
+    "section 'Spectral normalization' (our check, by SN-GAN's 1-1.05)", kind="beyond",
+    measured=dict(largest_layer_sigma=largest_sigma, layer_sigmas=sn_layers),
+    holds=bool(largest_sigma <= 1.05),
+    note="exact norms by SVD of the reshaped kernel; one power iteration per critic step, Adam(1e-3). "
+         "The article's construction (exact norms) gives 1 by construction: the check in the text",
 )
 run.claim(
     "sn-critic-bounded-during-training",
     "At every evaluation during training, on every toy data set and seed, the SN critic's gradient "
     "norm stays at most 1 (+1e-3) on data, interpolates and far points.",
-    "section 'Spectral normalization'",
+    "section 'Spectral normalization'", kind="article",
     measured=dict(max_slope_during_training=sn_max_during),
     holds=bool(max(sn_max_during.values()) <= 1 + 1e-3),
     note=f"{len(logs[run.size.toy[0], 'sn', 0])} evaluations per run, "
          f"{run.size.eval_points} points per region; the vectors as trained (one iteration per step)",
-)
+);
 
 # %%
 run.finish();

@@ -53,8 +53,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 run = lipnb.start_notebook("09_convolution_operator_norm", globals(), profiles={
-    "smoke": dict(kernels=12, dense_checks=3, epochs=1, seeds=1, ascent_steps=5),
-    "quick": dict(kernels=300, dense_checks=12, epochs=15, seeds=3, ascent_steps=150),
+    "smoke": dict(kernels=12, dense_checks=3, epochs=1, seeds=2, ascent_steps=5),
+    "quick": dict(kernels=300, dense_checks=12, epochs=15, seeds=5, ascent_steps=150),
     "full": dict(kernels=3000, dense_checks=40, epochs=60, seeds=10, ascent_steps=500),
 })
 rng = np.random.default_rng(run.seed)
@@ -100,6 +100,7 @@ run.claim(
     "For every sampled kernel the operator norm lies between the reshaped-kernel norm and "
     "sqrt(k_h k_w) times it; a constant 3x3 kernel attains sqrt(9) = 3 and a single tap attains 1.",
     "eqs. (6)-(7) for convolutions (erratum)",
+    kind="erratum",
     measured=dict(kernels=len(ratio), min_ratio=ratio.min(),
                   max_ratio_over_sqrt_taps=float((ratio / np.sqrt(taps)).max()),
                   median_ratio_3x3=float(np.median(typical_3x3)), extremes=extremes),
@@ -129,11 +130,13 @@ run.claim(
     "conv-norm-exact",
     "The FFT norm (circular padding) and the Lanczos norm (zero padding, strides) match the "
     "SVD of the dense operator to 1e-8 relative error.",
-    "Sedghi et al. (2019); eq. (7)",
+    "Sedghi et al. (2019); eq. (7) (a check of our method, not in the article)",
+    kind="beyond",
     measured=dict(cases=len(checks), worst_relative_error=worst),
     holds=max(worst.values()) < 1e-8,
 )
-worst
+lipnb.show_table([{"padding, stride": case, "worst relative error": e} for case, e in worst.items()],
+                 title=f"Fast norm against the SVD of the dense operator, {run.size.dense_checks} kernels")
 
 # %% [markdown]
 # ## Consequence: spectral normalization by the reshaped kernel is not 1-Lipschitz
@@ -153,17 +156,37 @@ for mode in ("matrix", "operator"):
     net = keras.Sequential([keras.Input((8, 8, 1)), layer, keras.layers.Flatten()])
     single[mode] = dict(upper=lipnb.lipschitz_upper_bound(net),
                         found=lipnb.lipschitz_lower_bound(net, x_test[:32], steps=run.size.ascent_steps))
-single
+lipnb.show_table([{"SN by": mode, "upper bound (exact operator norm)": r["upper"],
+                   "largest slope found by ascent": r["found"]} for mode, r in single.items()],
+                 digits=6, title="One spectrally normalized convolution, 8 filters 3x3 on 8x8 inputs")
+
+# %%
+# A slope found by gradient ascent is a lower bound on the Lipschitz constant, so one layer
+# with a slope above 1 disproves 1-Lipschitz. 1.05 keeps the verdict clear of round-off and
+# of SN-GAN's 1-1.05 band, so it cannot come from the power iteration's own error.
+run.claim(
+    "reshaped-sn-conv-not-1-lipschitz",
+    "A convolution normalized by its reshaped-kernel norm has Lipschitz constant above 1: gradient "
+    "ascent on a single such layer (exact stored vector) finds a slope above 1.05.",
+    "section 'Spectral normalization' (erratum for convolutions)",
+    kind="erratum",
+    measured=dict(single_layer=single["matrix"]),
+    holds=bool(single["matrix"]["found"] > 1.05),
+    note="the single layer is linear, so there the ascent reaches the operator norm",
+)
 
 # %% [markdown]
 # Each SN layer keeps one vector and does one iteration of eq. (15) per training step,
-# as SN-GAN does. After training we bound each network twice: as trained, with the
+# as SN-GAN does. After training we measure each network twice: as trained, with the
 # stored vectors, and after `warm_up()`, which resets every stored vector to the exact top
-# singular vector (Lanczos).
+# singular vector (Lanczos). As trained, we also take the exact spectral norm of each
+# layer's normalized weight $W/\hat\sigma$ (operator norm for `mode="operator"`, reshaped
+# kernel for `mode="matrix"`), which spectral normalization means to be 1.
 
 # %%
 def sn_layers(model):
     return [layer for layer in model.layers if isinstance(layer, lipnb.SpectralNormalization)]
+
 
 networks = {mode: [] for mode in ("lipnb", "lipnb-operator")}
 for s in range(run.size.seeds):
@@ -171,14 +194,14 @@ for s in range(run.size.seeds):
         model = lipnb.conv_critic(normalization=mode, outputs=10, seed=run.seed + s)
         lipnb.fit_classifier(model, x_train, y_train, epochs=run.size.epochs, seed=run.seed + s)
         result = dict(accuracy=lipnb.accuracy(model, x_test, y_test),
-                      upper_as_trained=lipnb.lipschitz_upper_bound(model))
+                      upper_as_trained=lipnb.lipschitz_upper_bound(model),
+                      layer_sigma_as_trained=list(lipnb.normalized_layer_sigmas(model).values()))
         for layer in sn_layers(model):
             layer.warm_up()
         result.update(upper=lipnb.lipschitz_upper_bound(model),
                       found=lipnb.lipschitz_lower_bound(model, x_test[:64], steps=run.size.ascent_steps, seed=s))
         networks[mode].append(result)
-summary = {m: {k: (float(np.mean([r[k] for r in v])), float(np.std([r[k] for r in v]))) for k in v[0]}
-           for m, v in networks.items()}
+mode_names = {"lipnb": "SN by reshaped kernel", "lipnb-operator": "SN by operator norm"}
 fig, ax = plt.subplots(figsize=(6.4, 3.4))
 markers = [("upper_as_trained", "s", "C1", "upper bound, vectors as trained"),
            ("upper", "v", "C3", "upper bound, exact vectors"), ("found", "^", "C0", "largest slope found")]
@@ -187,60 +210,70 @@ for i, (mode, runs) in enumerate(networks.items()):
         ax.scatter([i + 0.12 * (j - 1)] * len(runs), [r[key] for r in runs], marker=marker, color=color,
                    label=label if i == 0 else None)
 ax.axhline(1, color="k", ls="--", lw=0.8)
-ax.set(xticks=[0, 1], xticklabels=["SN by reshaped kernel", "SN by operator norm"], yscale="log",
+ax.set(xticks=[0, 1], xticklabels=[mode_names[m] for m in networks], yscale="log",
        ylabel="Lipschitz constant of the logits", title="Trained SN conv classifiers")
 ax.legend();
-summary
+lipnb.show_table(
+    [{"": mode_names[mode], "test accuracy": np.mean([r["accuracy"] for r in runs]),
+      "upper bound, as trained": np.mean([r["upper_as_trained"] for r in runs]),
+      "upper bound, exact vectors": np.mean([r["upper"] for r in runs]),
+      "largest slope found": np.mean([r["found"] for r in runs]),
+      "worst layer σ(W/σ̂), as trained": np.mean([max(r["layer_sigma_as_trained"]) for r in runs])}
+     for mode, runs in networks.items()],
+    title=f"Mean over {run.size.seeds} training seeds")
 
 # %% [markdown]
-# With exact vectors, normalization by the operator norm gives a certified 1-Lipschitz
-# network, and the reshaped-kernel normalization does not. The "as trained" bounds show a
-# second effect: one power iteration per step does not keep up with the weights. Adam
-# moves every weight by about the learning rate per step, whatever the weight's scale,
-# and spectral normalization leaves that scale free. So the stored vector lags, the
-# network runs above its nominal constant, and the warm-up above restores it.
+# With exact vectors, normalization by the operator norm makes every layer exactly
+# 1-Lipschitz by construction, so the network's bound is at most 1; the reshaped-kernel
+# normalization leaves each convolution's operator norm at or above 1 (the sandwich
+# above). Those two facts are checks of the implementation, not findings:
 
 # %%
-run.claim(
-    "reshaped-sn-conv-not-1-lipschitz",
-    "A convolution normalized by its reshaped-kernel norm has Lipschitz constant above 1 "
-    "(proven by gradient ascent on a single layer), and whole networks so normalized have "
-    "upper bounds above 1.",
-    "section 'Spectral normalization' (erratum for convolutions)",
-    measured=dict(single_layer=single["matrix"],
-                  network_upper_mean=summary["lipnb"]["upper"][0],
-                  network_found_mean=summary["lipnb"]["found"][0]),
-    holds=bool(single["matrix"]["found"] > 1.05 and all(r["upper"] > 1.05 for r in networks["lipnb"])),
-    note="a network's largest slope found can stay below 1 when its activations rarely align; "
-    "the single layer is linear, so there the ascent reaches the operator norm",
-)
-run.claim(
-    "operator-sn-conv-is-1-lipschitz",
-    "Normalizing convolutions by their operator norm (with exact stored vectors) makes a single "
-    "layer and whole trained networks 1-Lipschitz (upper bound at most 1 + 1e-6).",
-    "section 'Spectral normalization'",
-    measured=dict(single_layer=single["operator"],
-                  network_upper=[r["upper"] for r in networks["lipnb-operator"]],
-                  accuracy_operator=summary["lipnb-operator"]["accuracy"],
-                  accuracy_matrix=summary["lipnb"]["accuracy"]),
-    holds=bool(single["operator"]["upper"] <= 1 + 1e-6
-               and all(r["upper"] <= 1 + 1e-6 for r in networks["lipnb-operator"])),
-    note="a stricter constraint can cost accuracy: compare accuracy_operator and accuracy_matrix",
-)
-lag = [r["upper_as_trained"] for r in networks["lipnb-operator"]]
+operator_upper = [single["operator"]["upper"]] + [r["upper"] for r in networks["lipnb-operator"]]
+matrix_upper = [r["upper"] for r in networks["lipnb"]]
+lipnb.show_table([
+    {"check": "SN by operator norm, exact vectors: upper bound <= 1 + 1e-6",
+     "largest": max(operator_upper), "smallest": min(operator_upper),
+     "passes": bool(max(operator_upper) <= 1 + 1e-6)},
+    {"check": "SN by reshaped kernel, exact vectors: upper bound >= 1 - 1e-6",
+     "largest": max(matrix_upper), "smallest": min(matrix_upper), "passes": bool(min(matrix_upper) >= 1 - 1e-6)},
+], digits=7, title="Checks (the single layer and every trained network)")
+
+# %% [markdown]
+# The "as trained" bounds raise a second question: does one power iteration per step keep
+# up with the weights? Adam moves every weight by about the learning rate per step,
+# whatever the weight's scale, and spectral normalization leaves that scale free, so the
+# stored vector can lag (notebook 04 measures the lag on dense layers). We judge it the
+# way SN-GAN reports it, per layer: the exact $\sigma(W/\hat\sigma)$ of each layer as
+# trained, against SN-GAN's observation that it stays within 1-1.05. The worst layer of each
+# network decides, one value per training seed.
+
+# %%
+# 1.05: SN-GAN's reported band for normalized weights (1-1.05), the project-wide standard,
+# applied per layer rather than to the product of layers.
+keeps_up = {mode_names[mode]: lipnb.stats.one_sample([max(r["layer_sigma_as_trained"]) for r in runs],
+                                                     direction="less", null=1.05)
+            for mode, runs in networks.items()}
 run.claim(
     "one-iteration-per-step-keeps-up",
-    "With one power iteration per training step, the trained operator-normalized networks stay "
-    "within 5% of 1-Lipschitz (SN-GAN reports normalized sigma within 1-1.05).",
-    "eq. (15) as used by SN-GAN",
-    measured=dict(upper_as_trained=lag, optimizer="Adam(1e-3)", epochs=run.size.epochs),
-    holds=bool(max(lag) <= 1.05),
-    note="the stored vector lags when the optimizer changes the weights quickly relative to "
-    "their scale; more iterations per step or a warm_up() before evaluation restores the bound",
+    "With one power iteration per training step (Adam, learning rate 1e-3), every spectrally normalized "
+    "layer keeps sigma(W / sigma_estimate) <= 1.05, with convolutions normalized by their operator norm "
+    "and by their reshaped kernel (unit: training seed; the worst layer of each network).",
+    "eq. (15) as used by SN-GAN (not in the article)",
+    kind="beyond",
+    measured=dict(layer_sigma_as_trained={mode_names[m]: [r["layer_sigma_as_trained"] for r in runs]
+                                          for m, runs in networks.items()},
+                  upper_as_trained={mode_names[m]: [r["upper_as_trained"] for r in runs]
+                                    for m, runs in networks.items()},
+                  optimizer="Adam(1e-3)", epochs=run.size.epochs),
+    evidence=keeps_up,
+    note="a warm_up() before evaluation restores the exact normalization (the bounds with exact vectors above)"
+    + ("" if lipnb.stats.evidence_verdict(keeps_up) != "inconclusive"
+       else "; more training seeds (the full profile) would decide it"),
 )
 
 # %% [markdown]
-# ## Verdicts
+# Each claim above, with its verdict and the evidence it was decided on:
 
 # %%
 run.finish();

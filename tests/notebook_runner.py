@@ -20,7 +20,7 @@ def execute_notebook(source, workdir, **parameters):
     try:
         papermill.execute_notebook(str(inp), str(out), parameters=parameters,
                                    kernel_name=reproduce.KERNEL, cwd=str(reproduce.NOTEBOOKS),
-                                   progress_bar=False)
+                                   progress_bar=False, extra_arguments=reproduce.KERNEL_ARGUMENTS)
     finally:
         os.environ.pop("LIPNB_RESULTS_PATH")
     return res

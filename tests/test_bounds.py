@@ -87,3 +87,38 @@ def test_parameter_trajectory_sgd_matches_weight_decay():
     np.testing.assert_allclose(ta, tb, atol=1e-13)
     with pytest.raises(ValueError, match="steps"):
         lipnb.parameter_trajectory(a, keras.optimizers.SGD(0.1), x, y, steps=0)
+
+
+def test_rescaled_logits_multiply_the_bound():
+    w = np.random.default_rng(2).standard_normal((5, 3))
+    base = linear_model(w)
+    scaled = keras.Sequential([keras.Input((5,)), base.layers[0], keras.layers.Rescaling(-4.0, offset=1.0)])
+    exact = np.linalg.svd(w, compute_uv=False)[0]
+    assert lipnb.lipschitz_upper_bound(scaled) == pytest.approx(4 * exact, rel=1e-5)
+
+
+def test_validation_split_is_stratified_and_disjoint():
+    x_tr, y_tr, _, _ = lipnb.load_digits_split(seed=0)
+    x_fit, y_fit, x_val, y_val = lipnb.validation_split(x_tr, y_tr, fraction=0.2, seed=0)
+    assert len(x_fit) + len(x_val) == len(x_tr) and abs(len(x_val) - 0.2 * len(x_tr)) <= 1
+    assert set(np.unique(y_val)) == set(range(10))
+    rows = {r.tobytes() for r in x_fit}
+    assert not any(r.tobytes() in rows for r in x_val) or len(np.unique(x_tr, axis=0)) < len(x_tr)
+    with pytest.raises(ValueError, match="fraction"):
+        lipnb.validation_split(x_tr, y_tr, fraction=1.0)
+    with pytest.raises(ValueError, match="same length"):
+        lipnb.validation_split(x_tr, y_tr[:-1])
+
+
+def test_normalized_layer_sigmas_are_one_after_warm_up_and_move_after_a_step():
+    model = keras.Sequential([keras.Input((8, 8, 1)),
+                              lipnb.SpectralNormalization(keras.layers.Conv2D(3, 3, padding="same"),
+                                                          mode="operator"),
+                              keras.layers.Flatten(), lipnb.SpectralNormalization(keras.layers.Dense(2))])
+    sigmas = lipnb.normalized_layer_sigmas(model)
+    assert len(sigmas) == 2 and all(s == pytest.approx(1.0, abs=1e-5) for s in sigmas.values())
+    dense = model.layers[-1].layer
+    dense.kernel.assign(dense.kernel.numpy() * np.linspace(1, 3, dense.kernel.shape[-1]))  # stale vector
+    assert list(lipnb.normalized_layer_sigmas(model).values())[-1] != pytest.approx(1.0, abs=1e-3)
+    with pytest.raises(ValueError, match="no lipnb.SpectralNormalization"):
+        lipnb.normalized_layer_sigmas(linear_model(np.eye(2)))

@@ -7,6 +7,7 @@ import papermill
 import pytest
 
 import reproduce
+from lipnb import stats
 from notebook_runner import execute_notebook
 
 SOURCES = reproduce.notebook_sources()
@@ -63,13 +64,51 @@ def test_committed_notebook_has_outputs_and_no_errors(source):
     assert not any(o.get("output_type") == "error" for c in code for o in c.get("outputs", []))
 
 
+EVIDENCE_KEYS = {"estimate", "ci", "level", "n", "null", "direction", "method", "rule"}
+
+
+def check_evidence(part):
+    assert EVIDENCE_KEYS <= set(part), f"evidence lacks {EVIDENCE_KEYS - set(part)}"
+    lo, hi = part["ci"]
+    assert lo <= part["estimate"] <= hi and part["n"] >= 2 and 0.5 <= part["level"] < 1
+    return stats.decide(part["ci"], part["null"], part["direction"], part.get("margin"))
+
+
+# Stderr a committed notebook may show, each with the reason it is acceptable. Native
+# library logs go to the kernel log (reproduce.KERNEL_ARGUMENTS), so this starts empty.
+ALLOWED_STDERR: list[tuple[str, str]] = []
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=NAMES)
+def test_committed_notebook_has_no_unexpected_stderr(source):
+    import re
+
+    raw = json.loads(source.with_suffix(".ipynb").read_text())
+    unexpected = []
+    for i, cell in enumerate(raw["cells"]):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                for line in "".join(out["text"]).splitlines():
+                    if line.strip() and not any(re.search(p, line) for p, _ in ALLOWED_STDERR):
+                        unexpected.append(f"cell {i}: {line[:160]}")
+    assert not unexpected, f"{source.stem} shows stderr to readers:\n" + "\n".join(unexpected[:10])
+
+
 def check_results(data, name, profile):
+    """The schema of issue 9: verdict, kind, evidence, and each verdict consistent with its CIs."""
     assert data["notebook"] == name and data["profile"] == profile
     assert isinstance(data["seed"], int) and data["claims"]
     for claim in data["claims"]:
-        assert {"id", "statement", "article", "measured", "holds"} <= set(claim)
-        assert isinstance(claim["holds"], bool)
+        assert {"id", "statement", "article", "kind", "measured", "verdict"} <= set(claim)
+        assert "holds" not in claim, "the boolean holds is replaced by verdict"
+        assert claim["verdict"] in stats.VERDICTS and claim["kind"] in stats.KINDS
         assert claim["statement"] and claim["article"] and claim["measured"]
+        if claim["verdict"] == "inconclusive":
+            assert claim.get("note"), f"{claim['id']}: an inconclusive claim must say what would decide it"
+        evidence = claim.get("evidence")
+        if evidence is not None:
+            parts = [evidence] if "estimate" in evidence else list(evidence.values())
+            assert claim["verdict"] == stats.combine(check_evidence(p) for p in parts), claim["id"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=NAMES)
@@ -81,7 +120,7 @@ def test_committed_results_schema(source):
 
 @pytest.mark.notebook
 @pytest.mark.parametrize("source", SOURCES, ids=NAMES)
-def test_smoke_run_writes_boolean_verdicts(source, tmp_path):
+def test_smoke_run_writes_valid_verdicts(source, tmp_path):
     res = execute_notebook(source, tmp_path, profile="smoke")
     check_results(json.loads(res.read_text()), source.stem, "smoke")
 

@@ -17,15 +17,27 @@ def test_readme_claims_table_has_every_claim_with_its_verdict():
     claims = report.load_claims()
     for claim in claims:
         row = next(line for line in readme.splitlines() if f"`{claim.id}`" in line)
-        assert ("**does not hold**" in row) == (not claim.holds)
+        assert f"| {report.verdict_markdown(claim.verdict)} |" in row
+        assert f"| {claim.kind} |" in row
     assert report.tally(claims) in readme
 
 
-def test_article_flags():
-    assert report.article_flag("eq. (7) (erratum)") == "erratum"
-    assert report.article_flag("eqs. (15)-(20) (gap: c1 != 0)") == "gap"
-    assert report.article_flag("eq. (10) (our observation, not the article's)") == "beyond the article"
-    assert report.article_flag("eq. (21)") == ""
+def test_tally_separates_the_article_from_our_checks():
+    def claim(kind, verdict):
+        return report.Claim("01_x", "c", "S.", "eq. (1)", kind, verdict, "", "")
+
+    claims = [claim("article", "holds"), claim("erratum", "holds"), claim("gap", "inconclusive"),
+              claim("article", "does not hold"), claim("beyond", "holds")]
+    assert report.tally(claims) == ("Of the article's 4 claims, 2 hold, 1 do not, 1 are inconclusive at this "
+                                    "scale; of our 1 further checks, 1 hold, 0 do not, 0 are inconclusive")
+
+
+def test_key_measurement_prefers_the_evidence():
+    evidence = {"estimate": 0.0123, "ci": [0.001, 0.02], "n": 10, "level": 0.95}
+    assert report.key_measurement({"measured": {"a": 1}, "evidence": evidence}) == "0.0123 [0.001, 0.02], n = 10"
+    assert report.key_measurement({"measured": {"a": 1}}) == "a = 1"
+    parts = {"batch 32": evidence, "batch 512": evidence}
+    assert report.key_measurement({"measured": {}, "evidence": parts}).startswith("batch 32: 0.0123 [")
 
 
 def test_measured_summary_is_short_and_numeric():

@@ -13,7 +13,7 @@ seed = 0
 # %%
 from lipnb.repro import NotebookRun
 run = NotebookRun("{name}", profile, seed, {{}})
-run.claim("tiny-claim", "One is one.", "eq. (0)", {{"value": {value}}}, {value} == 1)
+run.claim("tiny-claim", "One is one.", "eq. (0)", "article", {{"value": {value}}}, holds={value} == 1)
 run.finish();
 '''
 
@@ -45,10 +45,10 @@ def test_runs_once_then_is_up_to_date(project, capsys):
     ipynb, results = project / "notebooks" / "98_tiny.ipynb", project / "results" / "98_tiny.json"
     data = json.loads(results.read_text())
     assert data["source_sha256"] == reproduce.sha256_file(src)
-    assert data["claims"][0]["holds"] is True
+    assert data["claims"][0]["verdict"] == "holds"
     assert json.loads(ipynb.read_text())["metadata"]["lipnb"]["lipnb_sha256"] == reproduce.package_hash()
     summary = (project / "results" / "SUMMARY.md").read_text()
-    assert "`tiny-claim`" in summary and "1 of 1 claims hold" in summary
+    assert "`tiny-claim`" in summary and "Of the article's 1 claims, 1 hold, 0 do not" in summary
 
     before = {p: p.read_bytes() for p in (ipynb, results, project / "results" / "SUMMARY.md")}
     mtimes = {p: p.stat().st_mtime_ns for p in before}
@@ -60,8 +60,8 @@ def test_runs_once_then_is_up_to_date(project, capsys):
 
     src.write_text(TINY.format(name="98_tiny", value=2))  # the source changed: stale
     assert reproduce.main([]) == 0
-    assert json.loads(results.read_text())["claims"][0]["holds"] is False
-    assert "0 of 1 claims hold" in (project / "results" / "SUMMARY.md").read_text()
+    assert json.loads(results.read_text())["claims"][0]["verdict"] == "does not hold"
+    assert "Of the article's 1 claims, 0 hold, 1 do not" in (project / "results" / "SUMMARY.md").read_text()
 
 
 @pytest.mark.notebook
@@ -91,3 +91,20 @@ def test_other_profiles_write_to_build(project):
     assert ipynb == project / "build" / "full" / "notebooks" / "01_x.ipynb"
     assert results == project / "build" / "full" / "results" / "01_x.json"
     assert reproduce.output_paths(src, "quick")[0] == src.with_suffix(".ipynb")
+
+
+@pytest.mark.notebook
+def test_another_seed_writes_only_to_build(project):
+    """make reproduce SEED=1 runs with seed 1 and leaves the committed files alone."""
+    src = project / "notebooks" / "98_tiny.py"
+    src.write_text(TINY.format(name="98_tiny", value=1))
+    assert reproduce.main(["--seed", "1"]) == 0
+    assert not src.with_suffix(".ipynb").exists() and not (project / "results").exists()
+    ipynb, results = reproduce.output_paths(src, "quick", seed=1)
+    assert ipynb == project / "build" / "seed-1" / "quick" / "notebooks" / "98_tiny.ipynb"
+    assert json.loads(results.read_text())["seed"] == 1
+    assert (results.parent / "SUMMARY.md").exists()
+    assert reproduce.is_up_to_date(src, reproduce.package_hash(), "quick", seed=1)
+    assert not reproduce.is_up_to_date(src, reproduce.package_hash(), "quick", seed=2)
+    with pytest.raises(SystemExit):
+        reproduce.main(["--seed", "-1"])

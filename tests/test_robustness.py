@@ -40,7 +40,7 @@ import os, time
 time.sleep(float(os.environ.get("LIPNB_TEST_SLEEP", "0")))
 from lipnb.repro import NotebookRun
 run = NotebookRun("{name}", profile, seed, {{}})
-run.claim("ok", "Fine.", "eq. (0)", {{"value": 1}}, True)
+run.claim("ok", "Fine.", "eq. (0)", "article", {{"value": 1}}, holds=True)
 run.finish();
 '''
 
@@ -102,7 +102,7 @@ def test_gan_notebook_records_identical_values_apart_from_timings(tmp_path):
         path = execute_notebook(reproduce.NOTEBOOKS / "06_wgan_gp_vs_sn.py", tmp_path / name, profile="smoke")
         runs.append({"claims": recorded_claims(path)})
     assert compare_results.differences(*runs) == []
-    steps = [c["measured"] for c in runs[0]["claims"] if c["id"] == "gp-step-slower"][0]["seconds_per_step"]
+    steps = [c["measured"] for c in runs[0]["claims"] if c["id"] == "gp-step-slower"][0]["seconds_per_step_by_round"]
     assert set(steps) == {"clip", "gp", "gp-one-sided", "sn"}  # the timings that were excluded
 
 
@@ -110,17 +110,27 @@ def test_compare_results_sees_changed_values_and_verdicts():
     import compare_results
 
     a = {"claims": [{"id": "x", "measured": {"value": 1.0, "seconds": 3.0, "nested": {"time_s": 1}},
-                     "holds": True}]}
+                     "verdict": "holds"}]}
     b = json.loads(json.dumps(a))
     b["claims"][0]["measured"]["seconds"] = 4.0
     b["claims"][0]["measured"]["nested"]["time_s"] = 2
     assert compare_results.differences(a, b) == []
-    b["claims"][0]["measured"]["value"] = 1.0000001
-    b["claims"][0]["holds"] = False
-    assert compare_results.differences(a, b) == ["claim 'x': verdict True vs False", "claim 'x': measured values differ"]
+    b["claims"][0]["measured"]["value"] = 1.0 + 1e-9  # round-off on another CPU: within rtol
+    assert compare_results.differences(a, b) == []
+    b["claims"][0]["measured"]["value"] = 1.001
+    b["claims"][0]["verdict"] = "inconclusive"
+    assert compare_results.differences(a, b) == [
+        "claim 'x': verdict 'holds' vs 'inconclusive'",
+        "claim 'x': measured values differ (largest relative difference 1.0e-03)"]
+    assert compare_results.differences(a, b, verdicts_only=True) == ["claim 'x': verdict 'holds' vs 'inconclusive'"]
+    assert compare_results.differences(a, b, rtol=1e-2) == ["claim 'x': verdict 'holds' vs 'inconclusive'"]
+    # Results from before the three-verdict schema still compare.
+    old = {"claims": [{"id": "x", "measured": {"value": 1.0}, "holds": True}]}
+    assert compare_results.differences(old, {"claims": [{"id": "x", "measured": {"value": 1.0},
+                                                         "verdict": "holds"}]}) == []
     # A verdict that rests on timings alone may flip with machine noise.
     timed = {"claims": [{"id": "t", "measured": {"seconds_per_step": {"gp": 2.0, "sn": 1.0}, "gp_over_sn": 2.0},
-                         "holds": True}]}
+                         "verdict": "holds"}]}
     flipped = {"claims": [{"id": "t", "measured": {"seconds_per_step": {"gp": 1.0, "sn": 2.0}, "gp_over_sn": 0.5},
-                           "holds": False}]}
+                           "verdict": "does not hold"}]}
     assert compare_results.differences(timed, flipped) == []

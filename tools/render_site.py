@@ -95,6 +95,7 @@ table.claims td, table.claims th, table.catalog td, table.catalog th { border: 1
   padding: 0.35em 0.5em; vertical-align: top; text-align: left; }
 table.claims tr.fails td.verdict { color: #b91c1c; font-weight: 600; }
 table.claims tr.holds td.verdict { color: #15803d; }
+table.claims tr.inconclusive td.verdict { color: #a16207; font-style: italic; }
 table.claims td.measured { font-family: ui-monospace, monospace; font-size: 12px; }
 .flag { background: #fef3c7; border: 1px solid #f59e0b; border-radius: 3px; padding: 0 0.3em; font-size: 11px; }
 .note { color: #6b7280; font-style: italic; }
@@ -156,7 +157,7 @@ def index_page(entries: list[dict], claims: list, profile: str) -> str:
     for e in entries:
         rows.append(f'<tr><td><a href="{page_name(e["stem"])}">{html.escape(e["title"])}</a></td>'
                     f'<td>{html.escape(e["article"])}</td><td>{html.escape(e["what"])}</td>'
-                    f'<td>{e["held"]} of {e["total"]}</td></tr>')
+                    f'<td>{e["verdicts"]}</td></tr>')
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
@@ -173,14 +174,16 @@ the tests read. Read them in order: the article's argument builds from one to th
 Profile <code>{html.escape(profile)}</code>.</p>
 <h2>Notebooks</h2>
 <table class="catalog"><thead><tr><th>notebook</th><th>article</th><th>what it shows</th>
-<th>claims holding</th></tr></thead><tbody>
+<th>claims: hold / do not / inconclusive</th></tr></thead><tbody>
 {chr(10).join(rows)}
 </tbody></table>
 <h2 id="claims">Claims and verdicts</h2>
-<p>{html.escape(report.tally(claims))} at this scale. Every verdict is computed in its notebook
-from the measured values; the measured column shows the first few of them. Flags: <span class="flag">erratum</span>
-the article is wrong here; <span class="flag">gap</span> it leaves a condition out;
-<span class="flag">beyond the article</span> our own check.</p>
+<p>{html.escape(report.tally(claims))}. Every verdict is computed in its notebook from the
+measured values. A claim that compares methods, settings or seeds is decided on the confidence
+interval of its effect, shown with the number of paired units; it is inconclusive when the
+interval does not decide. Kinds: <span class="flag">article</span> the article states it;
+<span class="flag">erratum</span> the article is wrong here; <span class="flag">gap</span> it leaves a
+condition out; <span class="flag">beyond</span> our own check.</p>
 {report.claims_html(claims)}
 </div></body></html>
 """
@@ -210,7 +213,8 @@ def build(profile: str, out: Path) -> list[Path]:
         title = render_notebook(nb_dir / f"{stem}.ipynb", staging, prev, nxt)
         mine = [c for c in claims if c.notebook == stem]
         entries.append(dict(stem=stem, title=title, article=article, what=what,
-                            held=sum(c.holds for c in mine), total=len(mine)))
+                            verdicts=" / ".join(str(sum(c.verdict == v for c in mine))
+                                                for v in ("holds", "does not hold", "inconclusive"))))
     (staging / "index.html").write_text(index_page(entries, claims, profile))
     (staging / "manifest.json").write_text(json.dumps(
         {"profile": profile, "pages": ["index.html"] + [page_name(s) for s in stems]}, indent=2) + "\n")

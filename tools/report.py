@@ -14,6 +14,7 @@ import html
 import json
 import math
 import re
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from compare_results import TIMING_KEY  # noqa: E402  (one definition of what counts as a timing)
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_tables():
+    """lipnb/tables.py on its own: it imports nothing from lipnb, and lipnb imports TensorFlow."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_lipnb_tables", ROOT / "lipnb" / "tables.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tables = _load_tables()
+ARTICLE_KINDS = ("article", "erratum", "gap")  # the article's own claims; "beyond" is ours
 RESULTS = ROOT / "results"
 README = ROOT / "README.md"
 
@@ -38,17 +53,18 @@ CATALOG = [
      "bound, sensitivity and generalization"),
     ("04_power_iteration", "eqs. (13)–(20)",
      "‖W‖₂ = √λ_max(WᵀW); the spectral-radius erratum; measured convergence rates; the all-ones start "
-     "failing; tied singular values; tracking σ during training"),
+     "failing; tied singular values; tracking σ during training, with and without spectral normalization"),
     ("05_spectral_norm_regularization", "eq. (21)",
-     "none vs l2 vs spectral-norm regularization vs spectral normalization vs a supervised gradient "
-     "penalty, at two batch sizes: accuracy, generalization gap, Lipschitz bounds, noise/FGSM/PGD robustness"),
+     "the large-batch generalization gap and whether SN-reg closes it (tuned on validation); none, l2, SN-reg, "
+     "SN and a supervised gradient penalty on one trade-off curve of accuracy, certified bound and PGD "
+     "robustness, compared at matched clean accuracy"),
     ("06_wgan_gp_vs_sn", "eqs. (22)–(26)",
      "weight clipping, GP, one-sided GP and SN on 8 and 25 Gaussians, Swiss roll and digits: quality "
      "against critic steps and time, the critics' slopes during training, GP's cost per step, where GP "
-     "holds the constraint, the SN critic's certified bound"),
+     "holds the constraint, the SN critic's layers as trained"),
     ("07_conditional_many_classes", "discussion of eq. (26)",
      "conditional WGAN with K = 2…100 classes and on 10-class digits, GP against SN: per-class quality, "
-     "where interpolates fall, Lipschitz violations away from them"),
+     "where interpolates fall, Lipschitz violations away from them, the projection critic's bound of 2"),
     ("08_constraint_vs_reparameterization", "the Keras detail",
      "post-step constraint vs Keras's SN vs lipnb's reparameterization: gradients against the exact one, "
      "GAN outcomes, Keras's inference pitfall"),
@@ -64,22 +80,10 @@ class Claim:
     id: str
     statement: str
     article: str
-    holds: bool
+    kind: str
+    verdict: str
     measured: str
     note: str
-    flag: str
-
-
-def article_flag(article: str) -> str:
-    """How a claim relates to the article: an erratum, a gap it leaves, or beyond it."""
-    low = article.lower()
-    if "erratum" in low:
-        return "erratum"
-    if "gap:" in low:
-        return "gap"
-    if any(k in low for k in ("not in the article", "our observation", "our design", "exercise")):
-        return "beyond the article"
-    return ""
 
 
 def _number(x) -> str:
@@ -128,13 +132,18 @@ def measured_summary(measured: dict, limit: int = 4) -> str:
     return text
 
 
+def key_measurement(claim: dict) -> str:
+    """The claim's key estimate with its CI and n; the first measured values when it has none."""
+    return tables.evidence_text(claim.get("evidence")) or measured_summary(claim["measured"])
+
+
 def load_claims(results_dir: Path = RESULTS) -> list[Claim]:
     claims = []
     for path in sorted(results_dir.glob("[0-9][0-9]_*.json")):
         data = json.loads(path.read_text())
         for c in data["claims"]:
-            claims.append(Claim(data["notebook"], c["id"], c["statement"], c["article"], bool(c["holds"]),
-                                measured_summary(c["measured"]), c.get("note", ""), article_flag(c["article"])))
+            claims.append(Claim(data["notebook"], c["id"], c["statement"], c["article"], c["kind"], c["verdict"],
+                                key_measurement(c), c.get("note", "")))
     return claims
 
 
@@ -142,19 +151,30 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _counts(claims: list[Claim]) -> str:
+    n = {v: sum(c.verdict == v for c in claims) for v in ("holds", "does not hold", "inconclusive")}
+    return f"{n['holds']} hold, {n['does not hold']} do not, {n['inconclusive']} are inconclusive"
+
+
 def tally(claims: list[Claim]) -> str:
-    return f"{sum(c.holds for c in claims)} of {len(claims)} claims hold"
+    """The headline: the article's own claims apart from our additions."""
+    own = [c for c in claims if c.kind in ARTICLE_KINDS]
+    ours = [c for c in claims if c.kind not in ARTICLE_KINDS]
+    return (f"Of the article's {len(own)} claims, {_counts(own)} at this scale; "
+            f"of our {len(ours)} further checks, {_counts(ours)}")
+
+
+def verdict_markdown(verdict: str) -> str:
+    return {"holds": "holds", "does not hold": "**does not hold**", "inconclusive": "*inconclusive*"}[verdict]
 
 
 def claims_markdown(claims: list[Claim], link_prefix: str) -> str:
     """One row per claim: where it is reproduced, the article's place, verdict, measured values."""
-    lines = ["| notebook | claim | article | verdict | measured |", "|---|---|---|---|---|"]
+    lines = ["| notebook | claim | article | kind | verdict | estimate [CI], n |", "|---|---|---|---|---|---|"]
     for c in claims:
-        flag = f" **[{c.flag}]**" if c.flag else ""
-        verdict = "holds" if c.holds else "**does not hold**"
         statement = c.statement + (f" *({c.note})*" if c.note else "")
         lines.append(f"| [{c.notebook[:2]}]({link_prefix}{c.notebook}.ipynb) | `{c.id}`: {_cell(statement)} "
-                     f"| {_cell(c.article)}{flag} | {verdict} | {_cell(c.measured)} |")
+                     f"| {_cell(c.article)} | {c.kind} | {verdict_markdown(c.verdict)} | {_cell(c.measured)} |")
     return "\n".join(lines)
 
 
@@ -169,10 +189,14 @@ def timings_markdown(results_dir: Path = RESULTS, link_prefix: str = "notebooks/
             for _, key, value in _leaves(c["measured"]):
                 if not any(TIMING_KEY.search(part) for part in key.split(".")):
                     continue
+                rounds = ""
+                if isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+                    rounds = f", median of {len(value)} rounds"
+                    value = float(statistics.median(value))
                 if "second" in key and isinstance(value, float):
-                    shown = f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.1f} s"
+                    shown = (f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.1f} s") + rounds
                 else:
-                    shown = _number(value)
+                    shown = _number(value) + rounds
                 lines.append(f"| [{data['notebook'][:2]}]({link_prefix}{data['notebook']}.ipynb) "
                              f"| `{c['id']}` | {key} | {shown} |")
     return "\n".join(lines)
@@ -191,13 +215,17 @@ def summary_markdown(results_dir: Path, profile: str) -> str:
         "# Claims and verdicts",
         "",
         "Generated by `make reproduce` from `results/*.json`; do not edit by hand.",
-        "Each verdict is computed in its notebook from the measured values. Flags: **[erratum]** the",
-        "article is wrong here; **[gap]** the article leaves a condition out; **[beyond the article]**",
-        "our own check.",
+        "Each verdict is computed in its notebook from the measured values. A claim that compares",
+        "methods, settings or seeds is decided on the confidence interval of its effect: it holds when",
+        "the interval lies on the predicted side of no effect, does not hold when it lies on the other",
+        "side or wholly within a margin stated beforehand (too small to matter), and is inconclusive",
+        "otherwise. Kinds: **article**",
+        "the article states it; **erratum** the article is wrong here; **gap** the article leaves a",
+        "condition out; **beyond** our own check.",
         "",
         claims_markdown(claims, "../notebooks/"),
         "",
-        f"{tally(claims)} at this scale (profile `{profile}`).",
+        f"{tally(claims)} (profile `{profile}`).",
         "",
     ])
 
@@ -205,17 +233,18 @@ def summary_markdown(results_dir: Path, profile: str) -> str:
 def claims_html(claims: list[Claim], link_suffix: str = ".html") -> str:
     """The claims table for the site."""
     rows = []
+    css = {"holds": "holds", "does not hold": "fails", "inconclusive": "inconclusive"}
     for c in claims:
-        flag = f' <span class="flag">{html.escape(c.flag)}</span>' if c.flag else ""
+        flag = f' <span class="flag">{html.escape(c.kind)}</span>'
         note = f'<br><span class="note">{html.escape(c.note)}</span>' if c.note else ""
-        verdict = "holds" if c.holds else "does not hold"
         rows.append(
-            f'<tr class="{"holds" if c.holds else "fails"}"><td><a href="{c.notebook}{link_suffix}">'
+            f'<tr class="{css[c.verdict]}"><td><a href="{c.notebook}{link_suffix}">'
             f"{c.notebook[:2]}</a></td><td><code>{html.escape(c.id)}</code><br>{html.escape(c.statement)}{note}"
-            f"</td><td>{html.escape(c.article)}{flag}</td><td class=\"verdict\">{verdict}</td>"
+            f"</td><td>{html.escape(c.article)}{flag}</td><td class=\"verdict\">{c.verdict}</td>"
             f'<td class="measured">{html.escape(c.measured)}</td></tr>')
     return ('<table class="claims"><thead><tr><th>notebook</th><th>claim</th><th>article</th>'
-            "<th>verdict</th><th>measured</th></tr></thead><tbody>\n" + "\n".join(rows) + "\n</tbody></table>")
+            "<th>verdict</th><th>estimate [CI], n</th></tr></thead><tbody>\n" + "\n".join(rows)
+            + "\n</tbody></table>")
 
 
 def replace_block(text: str, name: str, body: str) -> str:
@@ -229,7 +258,7 @@ def replace_block(text: str, name: str, body: str) -> str:
 def readme_text(readme: str, results_dir: Path = RESULTS) -> str:
     claims = load_claims(results_dir)
     readme = replace_block(readme, "report:notebooks", notebooks_markdown())
-    table = claims_markdown(claims, "notebooks/") + f"\n\n{tally(claims)} at this scale (profile `quick`)."
+    table = claims_markdown(claims, "notebooks/") + f"\n\n{tally(claims)} (profile `quick`)."
     readme = replace_block(readme, "report:claims", table)
     return replace_block(readme, "report:timings", timings_markdown(results_dir))
 

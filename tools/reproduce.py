@@ -5,8 +5,10 @@ rendered ``.ipynb`` and its ``results/NN_name.json`` both carry the sha256 of th
 current source and of the current ``lipnb`` package. Only stale notebooks execute, so
 on an up-to-date clone this changes no file and returns in seconds.
 
-Outputs of the default profile (``quick``) replace the committed pair; other profiles
-write to ``build/<profile>/``. Every output is written to a temporary file first and
+Outputs of the default profile (``quick``) with the default seed (0) replace the
+committed pair; other profiles write to ``build/<profile>/``, and another seed
+(``--seed N``, ``make reproduce SEED=N``) to ``build/seed-N/<profile>/``, so a check of
+verdict stability never touches the committed files. Every output is written to a temporary file first and
 moved into place only after the notebook succeeded, so a failure or an interrupt leaves
 the previous files intact.
 
@@ -33,6 +35,11 @@ DEFAULT_PROFILE = "quick"
 PROFILES = ("smoke", "quick", "full")
 KERNEL = "lipnb"
 KERNELSPEC = {"name": KERNEL, "display_name": "Python (lipnb)", "language": "python"}
+# Native libraries (TensorFlow's C++ logging) write to the kernel's file descriptor 2.
+# Those lines are the library's diagnostics, not the notebook's output: send them to the
+# kernel log, and keep Python-level stderr (warnings) in the notebook, where the tests
+# look for it.
+KERNEL_ARGUMENTS = ["--IPKernelApp.capture_fd_output=False"]
 
 
 def sha256_file(path: Path) -> str:
@@ -61,11 +68,11 @@ def notebook_sources(only: list[str] | None = None) -> list[Path]:
     return sources
 
 
-def output_paths(source: Path, profile: str) -> tuple[Path, Path]:
-    """Where a notebook's rendered .ipynb and results .json go for a profile."""
-    if profile == DEFAULT_PROFILE:
+def output_paths(source: Path, profile: str, seed: int = 0) -> tuple[Path, Path]:
+    """Where a notebook's rendered .ipynb and results .json go for a profile and seed."""
+    if profile == DEFAULT_PROFILE and seed == 0:
         return source.with_suffix(".ipynb"), ROOT / "results" / f"{source.stem}.json"
-    base = ROOT / "build" / profile
+    base = ROOT / "build" / profile if seed == 0 else ROOT / "build" / f"seed-{seed}" / profile
     return base / "notebooks" / f"{source.stem}.ipynb", base / "results" / f"{source.stem}.json"
 
 
@@ -73,8 +80,8 @@ def stamp(source: Path, lipnb_sha: str, profile: str) -> dict:
     return {"source_sha256": sha256_file(source), "lipnb_sha256": lipnb_sha, "profile": profile}
 
 
-def is_up_to_date(source: Path, lipnb_sha: str, profile: str) -> bool:
-    ipynb, results = output_paths(source, profile)
+def is_up_to_date(source: Path, lipnb_sha: str, profile: str, seed: int = 0) -> bool:
+    ipynb, results = output_paths(source, profile, seed)
     if not (ipynb.exists() and results.exists()):
         return False
     want = stamp(source, lipnb_sha, profile)
@@ -83,7 +90,7 @@ def is_up_to_date(source: Path, lipnb_sha: str, profile: str) -> bool:
         data = json.loads(results.read_text())
     except (json.JSONDecodeError, KeyError):
         return False
-    return all(meta.get(k) == v and data.get(k) == v for k, v in want.items())
+    return data.get("seed") == seed and all(meta.get(k) == v and data.get(k) == v for k, v in want.items())
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -102,7 +109,7 @@ def _clean_for_commit(nb) -> None:
 
 
 def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
-            outputs: tuple[Path, Path] | None = None) -> None:
+            outputs: tuple[Path, Path] | None = None, seed: int = 0) -> None:
     """Run one notebook with papermill; move its outputs into place on success.
 
     ``outputs`` overrides where the rendered notebook and results go (benchmarks use it).
@@ -111,7 +118,7 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
     import nbformat
     import papermill
 
-    ipynb, results = outputs or output_paths(source, profile)
+    ipynb, results = outputs or output_paths(source, profile, seed)
     workdir.mkdir(parents=True, exist_ok=True)
     tmp_in = workdir / f"{source.stem}.input.ipynb"
     tmp_out = workdir / f"{source.stem}.ipynb"
@@ -123,6 +130,8 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     nbformat.write(nb, tmp_in)
     params = {} if profile == DEFAULT_PROFILE else {"profile": profile}
+    if seed != 0:
+        params["seed"] = seed
     os.environ["LIPNB_RESULTS_PATH"] = str(tmp_json)
     # The kernel inherits our stderr; send its TensorFlow chatter to a log file instead.
     log = open(workdir / f"{source.stem}.kernel.log", "w")
@@ -133,6 +142,7 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
         papermill.execute_notebook(
             str(tmp_in), str(tmp_out), parameters=params, kernel_name=KERNEL,
             cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
+            extra_arguments=KERNEL_ARGUMENTS,
         )
     finally:
         sys.stderr.flush()
@@ -147,6 +157,8 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
     want = stamp(source, lipnb_sha, profile)
     if data.get("profile") != profile:
         raise RuntimeError(f"{source.name} recorded profile {data.get('profile')!r}, not {profile!r}")
+    if data.get("seed") != seed:
+        raise RuntimeError(f"{source.name} recorded seed {data.get('seed')!r}, not {seed!r}")
     ordered = {"notebook": source.stem, "profile": profile, "seed": data["seed"],
                "source_sha256": want["source_sha256"], "lipnb_sha256": lipnb_sha,
                "claims": data["claims"]}
@@ -160,15 +172,15 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
     _atomic_write(ipynb, nbformat.writes(out) + "\n")
 
 
-def write_summary(profile: str) -> Path:
-    results_dir = output_paths(NOTEBOOKS / "00_x.py", profile)[1].parent
+def write_summary(profile: str, seed: int = 0) -> Path:
+    results_dir = output_paths(NOTEBOOKS / "00_x.py", profile, seed)[1].parent
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / "SUMMARY.md"
     text = report.summary_markdown(results_dir, profile)
     if not path.exists() or path.read_text() != text:
         _atomic_write(path, text)
     readme = ROOT / "README.md"
-    if profile == DEFAULT_PROFILE and readme.exists():
+    if profile == DEFAULT_PROFILE and seed == 0 and readme.exists():
         # The README's notebook and claims tables are generated from the committed results.
         text = report.readme_text(readme.read_text(), results_dir)
         if readme.read_text() != text:
@@ -181,24 +193,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=DEFAULT_PROFILE)
     parser.add_argument("--only", nargs="*", help="notebook stems or NN prefixes")
     parser.add_argument("--force", action="store_true", help="execute even if up to date")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed for every notebook; other than 0, outputs go to build/seed-N/")
     args = parser.parse_args(argv)
     if args.profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
 
     sources = notebook_sources(args.only)
     lipnb_sha = package_hash()
-    workdir = ROOT / "build" / "tmp" / args.profile
+    workdir = ROOT / "build" / "tmp" / (args.profile if args.seed == 0 else f"{args.profile}-seed-{args.seed}")
     t_all = time.perf_counter()
     ran = 0
     for i, source in enumerate(sources, 1):
-        tag = f"[{i}/{len(sources)}] {source.stem} ({args.profile})"
-        if not args.force and is_up_to_date(source, lipnb_sha, args.profile):
+        tag = f"[{i}/{len(sources)}] {source.stem} ({args.profile}" + (f", seed {args.seed})" if args.seed else ")")
+        if not args.force and is_up_to_date(source, lipnb_sha, args.profile, args.seed):
             print(f"{tag}: up to date", flush=True)
             continue
         t0 = time.perf_counter()
         print(f"{tag}: executing ...", flush=True)
         try:
-            execute(source, lipnb_sha, args.profile, workdir)
+            execute(source, lipnb_sha, args.profile, workdir, seed=args.seed)
         except Exception as exc:  # report which notebook and which cell failed
             cell = getattr(exc, "exec_count", None)
             where = f"cell [{cell}]" if cell is not None else "outside a cell"
@@ -210,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         ran += 1
         print(f"{tag}: done in {time.perf_counter() - t0:.1f} s", flush=True)
-    summary = write_summary(args.profile)
+    summary = write_summary(args.profile, args.seed)
     print(f"{ran} of {len(sources)} notebooks executed in {time.perf_counter() - t_all:.1f} s; "
           f"claims: {summary.relative_to(ROOT)}")
     return 0

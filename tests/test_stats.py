@@ -1,0 +1,115 @@
+"""lipnb.stats: the three verdicts on synthetic data, the intervals against scipy, bad input."""
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from lipnb import stats
+
+
+def test_t_interval_matches_scipy():
+    x = np.random.default_rng(3).normal(0.2, 1.0, size=12)
+    lo, hi = stats.t_interval(x, 0.95)
+    ref = sps.t.interval(0.95, df=x.size - 1, loc=x.mean(), scale=sps.sem(x))
+    np.testing.assert_allclose([lo, hi], ref, rtol=1e-12)
+
+
+def test_paired_t_matches_scipy_on_differences():
+    rng = np.random.default_rng(4)
+    base = rng.normal(size=10)
+    treat = base + rng.normal(0.3, 0.5, size=10)
+    ev = stats.paired_comparison(treat, base, direction="greater")
+    ref = sps.t.interval(0.95, df=9, loc=(treat - base).mean(), scale=sps.sem(treat - base))
+    np.testing.assert_allclose(ev.ci, ref, rtol=1e-12)
+    assert ev.n == 10 and ev.null == 0.0 and "paired" in ev.method
+
+
+@pytest.mark.parametrize("shift, margin, want", [
+    (1.0, None, "holds"),            # clearly above the null
+    (-1.0, None, "does not hold"),   # clearly on the other side
+    (0.0, 1.0, "does not hold"),     # inside the margin: too small to matter
+    (0.0, None, "inconclusive"),     # straddles the null, no margin
+])
+@pytest.mark.parametrize("method", ["t", "bootstrap"])
+def test_three_verdicts_on_synthetic_data(shift, margin, want, method):
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=40)
+    noise = rng.normal(size=40)
+    noise -= noise.mean()  # the effect is exactly `shift` on average
+    ev = stats.paired_comparison(base + shift + 0.2 * noise, base, direction="greater", margin=margin,
+                                 method=method)
+    assert ev.verdict == want
+    assert ev.estimate == pytest.approx(shift, abs=1e-12)
+
+
+def test_direction_less_mirrors_greater():
+    x = [-0.5, -0.4, -0.6, -0.45, -0.55]
+    assert stats.one_sample(x, direction="less").verdict == "holds"
+    assert stats.one_sample(x, direction="greater").verdict == "does not hold"
+
+
+def test_bootstrap_is_seeded():
+    x = np.random.default_rng(1).normal(size=15)
+    a = stats.bootstrap_ci(x, seed=7)
+    assert a == stats.bootstrap_ci(x, seed=7)
+    assert a != stats.bootstrap_ci(x, seed=8)
+
+
+def test_sign_test_known_values():
+    assert stats.sign_test([1, 2, 3, 4, 5, 6]) == pytest.approx(2 * 0.5**6)
+    assert stats.sign_test([1, -1, 2, -2]) == pytest.approx(1.0)
+    assert stats.sign_test([0, 0, 0]) == 1.0  # ties only
+
+
+def test_decide_edges():
+    assert stats.decide([0.1, 0.2], 0.0, "greater") == "holds"
+    assert stats.decide([0.0, 0.2], 0.0, "greater") == "inconclusive"  # touching the null is not enough
+    assert stats.decide([-0.01, 0.01], 0.0, "greater", margin=0.02) == "does not hold"
+    assert stats.decide([-0.01, 0.03], 0.0, "greater", margin=0.02) == "inconclusive"
+    # excluding the null is not enough when the whole effect is too small to matter
+    assert stats.decide([0.001, 0.004], 0.0, "greater", margin=0.005) == "does not hold"
+    assert stats.decide([0.001, 0.006], 0.0, "greater", margin=0.005) == "holds"
+
+
+def test_combine():
+    assert stats.combine(["holds", "holds"]) == "holds"
+    assert stats.combine(["holds", "inconclusive"]) == "inconclusive"
+    assert stats.combine(["inconclusive", "does not hold"]) == "does not hold"
+
+
+def test_zero_variance_gives_a_point_interval():
+    ev = stats.paired_comparison([1.0, 1.0, 1.0], [0.5, 0.5, 0.5], direction="greater")
+    assert ev.ci == (0.5, 0.5) and ev.verdict == "holds"
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: stats.paired_comparison([1.0], [0.0], direction="greater"), "at least 2"),
+    (lambda: stats.paired_comparison([1.0, np.nan], [0.0, 0.0], direction="greater"), "NaN"),
+    (lambda: stats.paired_comparison([1.0, 2.0, 3.0], [0.0, 0.0], direction="greater"), "paired"),
+    (lambda: stats.one_sample([1.0, 2.0], direction="up"), "direction"),
+    (lambda: stats.one_sample([1.0, 2.0], direction="greater", method="z"), "method"),
+    (lambda: stats.one_sample([1.0, 2.0], direction="greater", level=1.5), "level"),
+    (lambda: stats.one_sample([[1.0, 2.0]], direction="greater"), "1-D"),
+    (lambda: stats.bootstrap_ci([1.0, 2.0], resamples=5), "resamples"),
+    (lambda: stats.decide([1.0, 0.0], 0.0, "greater"), "low <= high"),
+    (lambda: stats.combine(["maybe"]), "unknown verdict"),
+    (lambda: stats.combine([]), "at least one"),
+])
+def test_bad_input_raises_clear_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_evidence_dict_round_trip():
+    ev = stats.paired_comparison([0.9, 0.95, 0.92], [0.8, 0.85, 0.84], direction="greater", margin=0.01)
+    d = ev.as_dict()
+    assert set(d) >= {"estimate", "ci", "level", "n", "null", "direction", "method", "rule", "margin"}
+    assert stats.decide(d["ci"], d["null"], d["direction"], d.get("margin")) == ev.verdict
+
+
+def test_note_if_inconclusive():
+    decided = stats.one_sample([1.0, 1.1, 0.9], direction="greater")
+    open_ = stats.one_sample([1.0, -1.1, 0.9], direction="greater")
+    assert stats.note_if_inconclusive(decided, "more seeds") == ""
+    assert stats.note_if_inconclusive(open_, "more seeds") == "more seeds"
+    assert stats.note_if_inconclusive({"a": decided, "b": open_}, "more seeds") == "more seeds"
