@@ -33,7 +33,7 @@ from lipnb.gan import (
     mlp_generator,
     train_wgan,
 )
-from lipnb.layers import SpectralNormalization
+from lipnb.layers import GroupSort, MaxMin, SpectralNormalization
 from lipnb.metrics import (
     class_coverage,
     critic_gradient_norms,
@@ -84,6 +84,8 @@ __all__ = [
     "FrobeniusBall",
     "SpectralNormRegularizer",
     "SpectralNormalization",
+    "GroupSort",
+    "MaxMin",
     "SpectralProjection",
     "WeightClip",
     "conv_critic",

@@ -58,7 +58,8 @@ def activation_lipschitz(activation) -> float:
 
 _NEUTRAL_LAYERS = {"InputLayer", "Dropout", "Flatten", "Reshape", "GaussianNoise", "GaussianDropout",
                    "AlphaDropout", "SpatialDropout1D", "SpatialDropout2D", "ZeroPadding1D",
-                   "ZeroPadding2D", "Cropping1D", "Cropping2D", "Permute", "Identity"}
+                   "ZeroPadding2D", "Cropping1D", "Cropping2D", "Permute", "Identity",
+                   "GroupSort", "MaxMin"}  # permutations per input: 1-Lipschitz
 
 
 def _layer_lipschitz(layer, input_shape, conv_method="exact") -> float:

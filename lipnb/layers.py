@@ -23,7 +23,7 @@ from keras import ops
 from lipnb._keras_compat import in_stateless_scope, no_autocast, outside_traced_function
 from lipnb.norms import _check_positive_int
 
-__all__ = ["SpectralNormalization"]
+__all__ = ["SpectralNormalization", "GroupSort", "MaxMin"]
 
 _WEIGHT_ATTRIBUTES = ("_kernel", "kernel", "_embeddings", "embeddings")
 _CONV_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
@@ -264,3 +264,100 @@ class SpectralNormalization(keras.layers.Wrapper):
         config.update(power_iterations=self.power_iterations, mode=self.mode,
                       warmup_iterations=self.warmup_iterations, eps=self.eps)
         return config
+
+
+def _check_group_axis(layer, input_shape):
+    axis = layer.axis if layer.axis >= 0 else len(input_shape) + layer.axis
+    if not 0 < axis < len(input_shape):
+        raise ValueError(f"{type(layer).__name__}: axis {layer.axis} is not a feature axis of inputs of "
+                         f"shape {tuple(input_shape)}")
+    return axis
+
+
+@keras.saving.register_keras_serializable(package="lipnb")
+class GroupSort(keras.layers.Layer):
+    """Sorts the features in groups of ``group_size`` (Anil, Lucas & Grosse 2019).
+
+    Within each group of consecutive features along ``axis`` the values are sorted in
+    ascending order. Per input the layer is a permutation, so its Jacobian is orthogonal:
+    it is 1-Lipschitz and, unlike relu, keeps the norm of every gradient passing through
+    it. A network of norm-constrained layers with these activations can therefore reach
+    slope 1, where the same network with relu loses gradient norm layer by layer.
+    ``group_size=2`` is the MaxMin activation up to the order of the features.
+
+    Args:
+        group_size: features per group (>= 2); must divide the size of ``axis``.
+        axis: the feature axis (default the last).
+
+    Example:
+        >>> GroupSort(2)(np.array([[3.0, 1.0, -1.0, 2.0]], "float32"))  # [[1, 3, -1, 2]]
+    """
+
+    def __init__(self, group_size: int = 2, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        self.group_size = _check_positive_int(group_size, "group_size")
+        if self.group_size < 2:
+            raise ValueError(f"group_size must be >= 2 (1 would be the identity), got {group_size}")
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise ValueError(f"axis must be an integer, got {axis!r}")
+        self.axis = axis
+
+    def build(self, input_shape):
+        axis = _check_group_axis(self, input_shape)
+        size = input_shape[axis]
+        if size is None or size % self.group_size:
+            raise ValueError(f"GroupSort: the size of axis {self.axis} ({size}) must be a known multiple of "
+                             f"group_size {self.group_size}")
+        self.built = True
+
+    def call(self, inputs):
+        axis = self.axis if self.axis >= 0 else len(inputs.shape) + self.axis
+        moved = ops.moveaxis(inputs, axis, -1)
+        shape = ops.shape(moved)
+        grouped = ops.reshape(moved, (*shape[:-1], shape[-1] // self.group_size, self.group_size))
+        ordered = ops.reshape(ops.sort(grouped, axis=-1), shape)
+        return ops.moveaxis(ordered, -1, axis)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size, "axis": self.axis}
+
+
+@keras.saving.register_keras_serializable(package="lipnb")
+class MaxMin(keras.layers.Layer):
+    """Splits the features along ``axis`` into two halves a, b and returns [max(a, b), min(a, b)].
+
+    The MaxMin activation of Anil, Lucas & Grosse (2019): like :class:`GroupSort` with
+    groups of two (pairing feature i with feature i + n/2), a permutation per input, so
+    1-Lipschitz and gradient-norm preserving.
+
+    Args:
+        axis: the feature axis (default the last); its size must be even.
+
+    Example:
+        >>> MaxMin()(np.array([[3.0, -1.0, 1.0, 2.0]], "float32"))  # [[3, 2, 1, -1]]
+    """
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, bool) or not isinstance(axis, int):
+            raise ValueError(f"axis must be an integer, got {axis!r}")
+        self.axis = axis
+
+    def build(self, input_shape):
+        axis = _check_group_axis(self, input_shape)
+        if input_shape[axis] is None or input_shape[axis] % 2:
+            raise ValueError(f"MaxMin: the size of axis {self.axis} ({input_shape[axis]}) must be known and even")
+        self.built = True
+
+    def call(self, inputs):
+        a, b = ops.split(inputs, 2, axis=self.axis)
+        return ops.concatenate([ops.maximum(a, b), ops.minimum(a, b)], axis=self.axis)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

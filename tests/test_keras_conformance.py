@@ -200,3 +200,76 @@ def test_private_keras_apis_still_behave(name):
             return created[0].value + created[1]
 
         np.testing.assert_allclose(make().numpy(), [9.0, 9.0])
+
+
+# ------------------------------------------------------------- GroupSort / MaxMin
+@pytest.mark.parametrize("layer_cls, kwargs, shape", [
+    (lipnb.GroupSort, {"group_size": 2}, (6, 8)),
+    (lipnb.GroupSort, {"group_size": 4}, (3, 5, 8)),
+    (lipnb.GroupSort, {"group_size": 2, "axis": 1}, (3, 4, 5)),
+    (lipnb.MaxMin, {}, (6, 8)),
+    (lipnb.MaxMin, {"axis": -1}, (2, 4, 4, 6)),
+], ids=["groupsort2", "groupsort4-3d", "groupsort-axis1", "maxmin", "maxmin-4d"])
+def test_groupsort_layers_pass_the_keras_layer_harness(harness, layer_cls, kwargs, shape):
+    harness.run_layer_test(
+        layer_cls, init_kwargs=kwargs, input_data=RNG.normal(size=shape).astype("float32"),
+        expected_output_shape=shape, expected_num_trainable_weights=0, expected_num_non_trainable_weights=0,
+        expected_num_seed_generators=0, expected_num_losses=0, supports_masking=False,
+        # the harness's loss is sum(y), which a permutation leaves constant: no weights to train
+        run_training_check=False)
+
+
+@pytest.mark.parametrize("layer", [lipnb.GroupSort(2), lipnb.GroupSort(4), lipnb.MaxMin()],
+                         ids=["groupsort2", "groupsort4", "maxmin"])
+def test_groupsort_layers_preserve_gradient_norm(layer):
+    """Each is a permutation per input: every vector-Jacobian product keeps its norm; relu does not."""
+    import tensorflow as tf
+
+    x = tf.constant(RNG.normal(size=(16, 12)).astype("float32"))
+    upstream = tf.constant(RNG.normal(size=(16, 12)).astype("float32"))
+    for activation, preserves in ((layer, True), (keras.layers.ReLU(), False)):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = activation(x)
+        g = tape.gradient(y, x, output_gradients=upstream).numpy()
+        ratio = np.linalg.norm(g, axis=1) / np.linalg.norm(upstream.numpy(), axis=1)
+        if preserves:
+            np.testing.assert_allclose(ratio, 1.0, rtol=1e-6)
+            # and the output is a permutation of the input, row by row
+            np.testing.assert_allclose(np.sort(keras.ops.convert_to_numpy(y), 1), np.sort(x.numpy(), 1))
+        else:
+            assert ratio.max() < 1.0
+
+
+def test_groupsort_values_and_a_1_lipschitz_network():
+    x = np.array([[3.0, 1.0, -1.0, 2.0]], "float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(lipnb.GroupSort(2)(x)), [[1.0, 3.0, -1.0, 2.0]])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(lipnb.GroupSort(4)(x)), [[-1.0, 1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(lipnb.MaxMin()(x)), [[3.0, 2.0, -1.0, 1.0]])
+    model = keras.Sequential([keras.Input((6,)), lipnb.SpectralNormalization(keras.layers.Dense(8)),
+                              lipnb.MaxMin(), lipnb.SpectralNormalization(keras.layers.Dense(8)),
+                              lipnb.GroupSort(4), lipnb.SpectralNormalization(keras.layers.Dense(1))])
+    assert lipnb.lipschitz_upper_bound(model) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_groupsort_save_and_load(tmp_path):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(6), lipnb.GroupSort(3), lipnb.MaxMin()])
+    x = RNG.normal(size=(5, 4)).astype("float32")
+    path = tmp_path / "m.keras"
+    model.save(path)
+    restored = keras.models.load_model(path)
+    np.testing.assert_allclose(restored(x), model(x), rtol=1e-6)
+    assert restored.layers[1].group_size == 3
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: lipnb.GroupSort(1), "group_size must be >= 2"),
+    (lambda: lipnb.GroupSort(2.5), "group_size"),
+    (lambda: lipnb.GroupSort(2, axis="last"), "axis must be an integer"),
+    (lambda: lipnb.GroupSort(3)(np.ones((2, 4), "float32")), "multiple of group_size 3"),
+    (lambda: lipnb.MaxMin()(np.ones((2, 5), "float32")), "even"),
+    (lambda: lipnb.MaxMin(axis=0)(np.ones((2, 4), "float32")), "not a feature axis"),
+])
+def test_groupsort_bad_arguments(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
