@@ -61,7 +61,8 @@ CATALOG = [
     ("06_wgan_gp_vs_sn", "eqs. (22)–(26)",
      "weight clipping, GP, one-sided GP and SN on 8 and 25 Gaussians, Swiss roll and digits: quality "
      "against critic steps and time, the critics' slopes during training, GP's cost per step, where GP "
-     "holds the constraint, the SN critic's layers as trained"),
+     "holds the constraint, the SN critic's layers as trained, critics' tightness against a known W1 (SN with "
+     "leaky relu against SN with MaxMin)"),
     ("07_conditional_many_classes", "discussion of eq. (26)",
      "conditional WGAN with K = 2…100 classes and on 10-class digits, GP against SN: per-class quality, "
      "where interpolates fall, Lipschitz violations away from them, the projection critic's bound of 2"),
