@@ -344,7 +344,7 @@ def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int
         x: training points for the timing batches.
         steps: training steps per GAN per round (>= 1).
         rounds: interleaved rounds (>= 1).
-        warmup_steps: untimed steps first, to trace and warm up each step function.
+        warmup_steps: untimed steps first (>= 1), to trace and warm up each step function.
         per_round: return every round's time instead of the median.
         seed: seed of the timing batches.
 
@@ -356,13 +356,14 @@ def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int
 
     steps = _check_positive_int(steps, "steps")
     rounds = _check_positive_int(rounds, "rounds")
+    warmup_steps = _check_positive_int(warmup_steps, "warmup_steps")  # at least one: the trace
     fns, iterators = {}, {}
     for name, gan in gans.items():
         iterators[name] = iter(WGAN.dataset(np.asarray(x), batch_size, gan.n_critic, seed=seed))
         if getattr(gan, "train_function", None) is None:  # never fitted: build the compiled step
             gan.make_train_function()
         fns[name] = gan.train_function
-        for _ in range(max(1, int(warmup_steps))):
+        for _ in range(warmup_steps):
             fns[name](iterators[name])
     names = list(gans)
     times = {name: [] for name in gans}

@@ -167,12 +167,11 @@ class NotebookRun:
                 raise ValueError(f"claim {id!r}: holds must be a boolean, got {type(holds).__name__}")
             entry["verdict"] = "holds" if holds else "does not hold"
         elif evidence is not None:
-            parts = evidence if isinstance(evidence, Mapping) else None
             if isinstance(evidence, Evidence):
                 entry["evidence"] = jsonable(evidence.as_dict(), f"claim {id!r} evidence")
-            elif parts and all(isinstance(e, Evidence) for e in parts.values()):
+            elif isinstance(evidence, Mapping) and evidence and all(isinstance(e, Evidence) for e in evidence.values()):
                 entry["evidence"] = {str(k): jsonable(e.as_dict(), f"claim {id!r} evidence.{k}")
-                                     for k, e in parts.items()}
+                                     for k, e in evidence.items()}
             else:
                 raise ValueError(f"claim {id!r}: evidence must be a lipnb.stats.Evidence or a non-empty "
                                  f"dict of them, got {type(evidence).__name__}")

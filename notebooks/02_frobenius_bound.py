@@ -206,8 +206,7 @@ run.claim(
                   ratio_at_largest={k: d["mean"][-1] for k, d in looseness.items()}),
     evidence=looseness_evidence,
     note="the formula is asymptotic; small matrices deviate"
-    + ("" if lipnb.stats.evidence_verdict(looseness_evidence) != "inconclusive"
-       else "; more trials per size (the full profile) would decide it"),
+    + lipnb.stats.note_if_inconclusive(looseness_evidence, "; more trials per size (the full profile) would decide it"),
 )
 
 # %% [markdown]
@@ -262,8 +261,7 @@ run.claim(
     measured=dict(layers=names, seeds=train_seeds, ratio_trained=ratio_trained,
                   network_frobenius_over_spectral_bound=network_ratio),
     evidence=loose_evidence,
-    note=("" if loose_evidence.verdict != "inconclusive"
-          else "more training seeds (the full profile) would decide it"),
+    note=lipnb.stats.note_if_inconclusive(loose_evidence, "more training seeds (the full profile) would decide it"),
 )
 
 # %%

@@ -254,8 +254,8 @@ run.claim(
     measured=dict(rho=rho, starts=run.size.starts, error_after_5_ones=err5_ones,
                   error_after_5_random=err5_random),
     evidence=random_start_evidence,
-    note=("" if random_start_evidence.verdict != "inconclusive"
-          else "more random starts (the full profile) would decide it"),
+    note=lipnb.stats.note_if_inconclusive(random_start_evidence,
+                                          "more random starts (the full profile) would decide it"),
 )
 
 # %% [markdown]
@@ -484,8 +484,7 @@ run.claim(
                   median_error_per_layer=per_layer("unnormalized"),
                   median_error_fresh_per_layer=per_layer("unnormalized", "error_fresh")),
     evidence=plain_evidence,
-    note=("" if lipnb.stats.evidence_verdict(plain_evidence) != "inconclusive"
-          else "more training seeds (the full profile) would decide it"),
+    note=lipnb.stats.note_if_inconclusive(plain_evidence, "more training seeds (the full profile) would decide it"),
 )
 
 # %%
@@ -506,8 +505,7 @@ run.claim(
     evidence=sn_evidence,
     note=(f"median turn of the exact top singular vector per step: {turn[cases[1]]:.2g} degrees with SN, "
           f"{turn[cases[0]]:.2g} without; median sigma_2/sigma_1: {gap[cases[1]]:.3f} and {gap[cases[0]]:.3f}"
-          + ("" if sn_evidence.verdict != "inconclusive"
-             else "; more training seeds (the full profile) would decide it")),
+          + lipnb.stats.note_if_inconclusive(sn_evidence, "; more training seeds (the full profile) would decide it")),
 )
 
 # %% [markdown]

@@ -417,12 +417,14 @@ run.claim(
     "A GP training step is slower than an SN step (double backpropagation): the GP/SN time ratio, "
     "per interleaved round on fresh models, is above 1.",
     "section 'Generative models'", kind="article",
-    measured=dict(seconds_per_step_by_round={r: t for r, t in round_times.items()}, gp_over_sn_by_round=gp_over_sn),
+    measured=dict(seconds_per_step_by_round={r: t for r, t in round_times.items()},
+                  time_ratio_gp_over_sn_by_round=gp_over_sn),
     evidence=(timing_evidence := one_sample(gp_over_sn, direction="greater", null=1.0,
                                             what="the per-round GP/SN time ratio")),
     note=f"{run.size.timing_rounds} rounds of {run.size.timing_steps} steps per regime, width {run.size.width}"
-    + ("; more and longer interleaved rounds (the full profile, or benchmarks/bench_gan.py) would decide it"
-       if timing_evidence.verdict == "inconclusive" else ""),
+    + lipnb.stats.note_if_inconclusive(
+        timing_evidence, "; more and longer interleaved rounds (the full profile, or benchmarks/bench_gan.py) "
+        "would decide it"),
 )
 # The 10% tolerance of "no worse" is the claim's, fixed before the runs: on the log scale
 # the one-sided penalty may end at most 10% worse than the two-sided one.
@@ -454,8 +456,8 @@ run.claim(
     evidence=(gp_local_evidence := paired_comparison(share_off["far"], share_off["interpolates"],
                                                      direction="greater")),
     note=f"{run.size.eval_points} points per region; far = uniform on [-8, 8]^2"
-    + ("; more runs per data set (5+ seeds, the fair GAN protocol of issue 10) would decide it"
-       if gp_local_evidence.verdict == "inconclusive" else ""),
+    + lipnb.stats.note_if_inconclusive(
+        gp_local_evidence, "; more runs per data set (5+ seeds, the fair GAN protocol of issue 10) would decide it"),
 )
 largest_sigma = max(max(sig.values()) for sig in sn_layers.values())
 run.claim(

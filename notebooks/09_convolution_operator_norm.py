@@ -268,8 +268,7 @@ run.claim(
                   optimizer="Adam(1e-3)", epochs=run.size.epochs),
     evidence=keeps_up,
     note="a warm_up() before evaluation restores the exact normalization (the bounds with exact vectors above)"
-    + ("" if lipnb.stats.evidence_verdict(keeps_up) != "inconclusive"
-       else "; more training seeds (the full profile) would decide it"),
+    + lipnb.stats.note_if_inconclusive(keeps_up, "; more training seeds (the full profile) would decide it"),
 )
 
 # %% [markdown]

@@ -67,6 +67,17 @@ def test_step_timing_reuses_compiled_steps():
     assert set(times) == {"gp", "sn"} and all(t > 0 for t in times.values())
 
 
+def test_step_timing_of_unfitted_gans_per_round():
+    import keras
+
+    gan = lipnb.WGAN(lipnb.mlp_generator(hidden=(8,)), lipnb.make_critic("sn", hidden=(8,)), regime="sn")
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    rounds = lipnb.gan.time_train_steps({"sn": gan}, DATA, steps=1, rounds=3, batch_size=16, per_round=True)
+    assert rounds["sn"].shape == (3,) and np.all(rounds["sn"] > 0)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        lipnb.gan.time_train_steps({"sn": gan}, DATA, steps=1, warmup_steps=0)
+
+
 def test_bad_arguments():
     with pytest.raises(ValueError, match="unknown regime 'wgan'"):
         lipnb.make_critic("wgan")
