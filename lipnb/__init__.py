@@ -41,6 +41,8 @@ from lipnb.metrics import (
     digit_classifier,
     frechet_distance,
     mode_statistics,
+    noise_floor,
+    sliced_wasserstein1,
     wasserstein1,
 )
 from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier, predict
@@ -50,6 +52,7 @@ from lipnb.norms import (
     frobenius_norm,
     power_iteration,
     spectral_norm,
+    stable_rank,
 )
 from lipnb.penalties import SpectralNormRegularizer, gradient_penalty
 from lipnb.plotting import use_style
@@ -81,6 +84,8 @@ __all__ = [
     "frechet_distance",
     "mode_statistics",
     "wasserstein1",
+    "sliced_wasserstein1",
+    "noise_floor",
     "FrobeniusBall",
     "SpectralNormRegularizer",
     "SpectralNormalization",
@@ -118,6 +123,7 @@ __all__ = [
     "power_iteration",
     "seed_everything",
     "spectral_norm",
+    "stable_rank",
     "start_notebook",
     "stats",
     "markdown_table",

@@ -56,21 +56,36 @@ class FrobeniusBall(keras.constraints.Constraint):
 
 @keras.saving.register_keras_serializable(package="lipnb")
 class SpectralProjection(keras.constraints.Constraint):
-    """Rescale ``W`` so that its (reshaped-kernel) spectral norm is at most ``max_norm``.
+    """Rescale ``W`` after each step by its (reshaped-kernel) spectral norm.
 
     The norm is estimated by ``power_iterations`` steps of eq. (15) from a vector that
     persists between steps (one per variable), as in SN-GAN.
+
+    Args:
+        max_norm: the norm to hold ``W`` at (> 0).
+        power_iterations: iterations per step (>= 1).
+        mode: ``"clip"`` scales by ``min(1, max_norm / sigma)``: a projection onto the ball
+            ``sigma <= max_norm``, which leaves smaller weights alone. ``"divide"`` scales by
+            ``max_norm / sigma`` every step, so ``sigma = max_norm`` always: the article's
+            ``W <- W / |W|_2`` applied as a Keras constraint.
     """
 
-    def __init__(self, max_norm: float = 1.0, power_iterations: int = 1):
+    MODES = ("clip", "divide")
+
+    def __init__(self, max_norm: float = 1.0, power_iterations: int = 1, mode: str = "clip"):
         self.max_norm = _positive(max_norm, "max_norm")
         self.power_iterations = _check_positive_int(power_iterations, "power_iterations")
+        if mode not in self.MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(self.MODES)}")
+        self.mode = mode
         self._vectors = PersistentVectors(seed=1)
 
     def __call__(self, w):
         sigma = PersistentVectors.estimate(*self._vectors.iterate(w, self.power_iterations))
-        scale = ops.minimum(1.0, self.max_norm / ops.maximum(sigma, 1e-12))
+        scale = self.max_norm / ops.maximum(sigma, 1e-12)
+        if self.mode == "clip":
+            scale = ops.minimum(1.0, scale)
         return w * ops.cast(scale, w.dtype)
 
     def get_config(self):
-        return {"max_norm": self.max_norm, "power_iterations": self.power_iterations}
+        return {"max_norm": self.max_norm, "power_iterations": self.power_iterations, "mode": self.mode}

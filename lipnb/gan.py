@@ -29,10 +29,11 @@ from lipnb.constraints import SpectralProjection, WeightClip
 from lipnb.layers import SpectralNormalization
 from lipnb.penalties import gradient_penalty
 
-__all__ = ["REGIMES", "WGAN", "SampleQuality", "train_wgan", "mlp_critic", "mlp_generator",
+__all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "mlp_critic", "mlp_generator",
            "image_generator", "make_critic", "time_train_steps"]
 
 REGIMES = ("clip", "gp", "gp-one-sided", "sn", "keras-sn", "constraint", "none")
+LOSSES = ("wasserstein", "hinge")
 
 
 def _check_regime(regime):
@@ -62,20 +63,37 @@ def _dense_factory(regime, clip: float, seed: int):
     return dense
 
 
+ACTIVATIONS = ("leaky_relu", "maxmin")
+
+
 def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 128, 128),
-               num_classes: int | None = None, clip: float = 0.01, seed: int = 0) -> keras.Model:
+               num_classes: int | None = None, clip: float = 0.01, seed: int = 0,
+               activation: str = "leaky_relu") -> keras.Model:
     """An MLP critic ``f(x)`` (or ``f(x, y)`` with a class projection) for the given regime.
+
+    ``activation="maxmin"`` puts :class:`lipnb.MaxMin` after each hidden layer instead of
+    leaky relu (Anil et al. 2019): it keeps the gradient norm that norm-constrained relu
+    networks lose, so a spectrally normalized critic can reach slope 1 (notebook 06).
 
     Conditional critics use the projection of Miyato & Koyama (2018):
     ``f(x, y) = w^T phi(x) + <E[y], phi(x)>``, with ``E`` an embedding (spectrally
     normalized too under ``sn``/``keras-sn``).
     """
     _check_regime(regime)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    if activation == "maxmin" and any(int(u) % 2 for u in hidden):
+        raise ValueError(f"MaxMin pairs units: every hidden width must be even, got {tuple(hidden)}")
+    from lipnb.layers import MaxMin
+
     dense = _dense_factory(regime, clip, seed)
     x_in = keras.Input((input_dim,), name="x")
     h = x_in
     for units in hidden:
-        h = dense(int(units), activation="leaky_relu")(h)
+        if activation == "maxmin":
+            h = MaxMin()(dense(int(units))(h))
+        else:
+            h = dense(int(units), activation="leaky_relu")(h)
     score = dense(1)(h)
     if num_classes is None:
         return keras.Model(x_in, score, name=f"critic_{regime}")
@@ -150,6 +168,10 @@ class WGAN(keras.Model):
         n_critic: critic steps per generator step (WGAN-GP: 5).
         gp_weight: lambda of eqs. (24)-(25) (WGAN-GP: 10).
         num_classes: set for a conditional GAN.
+        loss: ``"wasserstein"`` (eq. (22): the critic maximizes ``E f(real) - E f(fake)``)
+            or ``"hinge"``, the objective SN-GAN trains with: the critic minimizes
+            ``E relu(1 - f(real)) + E relu(1 + f(fake))``. The generator minimizes
+            ``-E f(fake)`` under both.
         seed: seed of the latent and interpolation draws.
 
     Example:
@@ -159,9 +181,13 @@ class WGAN(keras.Model):
     """
 
     def __init__(self, generator, critic, regime: str, latent_dim: int | None = None, n_critic: int = 5,
-                 gp_weight: float = 10.0, num_classes: int | None = None, seed: int = 0, **kwargs):
+                 gp_weight: float = 10.0, num_classes: int | None = None, loss: str = "wasserstein",
+                 seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.regime = _check_regime(regime)
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        self.loss_name = loss
         n_critic = _check_positive_int(n_critic, "n_critic")
         if not gp_weight >= 0:
             raise ValueError(f"gp_weight must be >= 0, got {gp_weight!r}")
@@ -227,7 +253,10 @@ class WGAN(keras.Model):
             both_labels = None if labels is None else tf.concat([labels, labels], 0)
             scores = self.critic(self._inputs(tf.concat([real, fake], 0), both_labels), training=True)
             w_estimate = tf.reduce_mean(scores[:batch]) - tf.reduce_mean(scores[batch:])
-            loss = -w_estimate
+            if self.loss_name == "hinge":
+                loss = tf.reduce_mean(tf.nn.relu(1.0 - scores[:batch])) + tf.reduce_mean(tf.nn.relu(1.0 + scores[batch:]))
+            else:
+                loss = -w_estimate
             penalty, norm = tf.constant(0.0), tf.constant(0.0)
             if self.regime in ("gp", "gp-one-sided"):
                 penalty, norms = gradient_penalty(
@@ -306,7 +335,7 @@ class SampleQuality(keras.callbacks.Callback):
 def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes=None, generator=None,
                critic=None, batch_size: int = 256, n_critic: int = 5, learning_rate: float = 1e-4,
                beta_1: float = 0.0, beta_2: float = 0.9, gp_weight: float = 10.0, eval_every: int = 50,
-               seed: int = 0, verbose: int = 0):
+               loss: str = "wasserstein", seed: int = 0, verbose: int = 0):
     """Build (unless given) and train a WGAN for ``steps`` generator steps; log sample quality.
 
     Returns:
@@ -321,7 +350,7 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     if critic is None:
         critic = make_critic(regime, input_shape=shape, num_classes=num_classes, seed=seed)
     gan = WGAN(generator, critic, regime=regime, n_critic=n_critic, gp_weight=gp_weight,
-               num_classes=num_classes, seed=seed)
+               num_classes=num_classes, loss=loss, seed=seed)
     gan.compile(keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
                 keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2))
     log = SampleQuality(evaluate, eval_every)

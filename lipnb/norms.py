@@ -19,6 +19,7 @@ __all__ = [
     "as_matrix",
     "frobenius_norm",
     "spectral_norm",
+    "stable_rank",
     "power_iteration",
     "PowerIterationResult",
 ]
@@ -262,3 +263,16 @@ def spectral_norm(
             break
         previous = sigma
     return sigma * scale
+
+
+def stable_rank(w) -> float:
+    """``|W|_F^2 / |W|_2^2`` of the (reshaped) kernel: between 1 and ``rank(W)``.
+
+    It counts the directions that carry the matrix's energy. A layer whose stable rank
+    falls toward 1 has collapsed onto its top singular direction (notebook 08).
+    """
+    m = as_matrix(w).astype(np.float64)
+    s = np.linalg.svd(m, compute_uv=False)
+    if s[0] == 0:
+        raise ValueError("the stable rank of a zero matrix is undefined")
+    return float(np.sum(s ** 2) / s[0] ** 2)

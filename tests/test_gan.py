@@ -177,3 +177,58 @@ def test_checkpoint_callback_round_trip(tmp_path):
     fresh.load_weights(str(path))
     z = np.random.default_rng(0).standard_normal((8, 2)).astype("float32")
     np.testing.assert_allclose(fresh.generator(z).numpy(), gan.generator(z).numpy(), rtol=1e-6)
+
+
+def test_maxmin_sn_critic_is_1_lipschitz_and_keeps_gradient_norm():
+    critic = lipnb.make_critic("sn", input_shape=(2,), hidden=(16, 16), activation="maxmin", seed=3)
+    assert sum(isinstance(layer, lipnb.MaxMin) for layer in critic.layers) == 2
+    for layer in critic.layers:
+        if isinstance(layer, lipnb.SpectralNormalization):
+            layer.warm_up()
+    assert lipnb.lipschitz_upper_bound(critic) <= 1 + 1e-5
+    slopes = lipnb.critic_gradient_norms(critic, np.random.default_rng(0).normal(size=(64, 2)))
+    assert slopes.max() <= 1 + 1e-4
+    with pytest.raises(ValueError, match="activation"):
+        lipnb.make_critic("sn", activation="relu")
+    with pytest.raises(ValueError, match="even"):
+        lipnb.make_critic("sn", hidden=(15,), activation="maxmin")
+
+
+def test_hinge_loss_of_a_flat_critic_is_2():
+    # A critic that outputs 0 everywhere: the hinge loss is relu(1) + relu(1) = 2, the WGAN loss 0.
+    losses = {}
+    for loss in lipnb.gan.LOSSES:
+        critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_initializer="zeros")])
+        gan = lipnb.WGAN(lipnb.mlp_generator(hidden=(8,)), critic, regime="none", loss=loss, n_critic=1)
+        gan.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0))
+        out = gan.train_step(keras.ops.convert_to_tensor(DATA[:32]))
+        losses[loss] = float(out["critic_loss"])
+    assert losses == {"wasserstein": 0.0, "hinge": 2.0}
+    with pytest.raises(ValueError, match="unknown loss"):
+        lipnb.WGAN(lipnb.mlp_generator(), lipnb.make_critic("sn"), regime="sn", loss="least-squares")
+    gan, records = train("sn", steps=5, loss="hinge")
+    assert np.isfinite(records[-1]["quality"])
+
+
+def test_sliced_wasserstein1_and_noise_floor():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 2))
+    assert lipnb.sliced_wasserstein1(a, a) == 0.0
+    # A shift by t moves every projection by |t cos(angle)|: the mean over angles is 2|t|/pi.
+    shifted = lipnb.sliced_wasserstein1(a, a + np.array([0.3, 0.0]), projections=256)
+    assert shifted == pytest.approx(0.3 * 2 / np.pi, rel=1e-3)
+    b = rng.normal(size=(500, 2)) + 1.0
+    assert lipnb.sliced_wasserstein1(a, b) <= lipnb.wasserstein1(a, b)
+    a5, b5 = rng.normal(size=(200, 5)), rng.normal(size=(200, 5))
+    assert lipnb.sliced_wasserstein1(a5, b5, seed=1) == lipnb.sliced_wasserstein1(a5, b5, seed=1)
+    floor = lipnb.noise_floor(lipnb.eight_gaussians, 256, repeats=5, seed=2)
+    assert floor.shape == (5,) and np.all(floor > 0)
+    np.testing.assert_array_equal(floor, lipnb.noise_floor(lipnb.eight_gaussians, 256, repeats=5, seed=2))
+    # The floor shrinks with the sample size.
+    assert np.median(lipnb.noise_floor(lipnb.eight_gaussians, 2048, repeats=5)) < np.median(floor)
+    with pytest.raises(ValueError, match="same shape"):
+        lipnb.sliced_wasserstein1(a, b[:10])
+    with pytest.raises(ValueError, match="projections"):
+        lipnb.sliced_wasserstein1(a, b, projections=0)
+    with pytest.raises(ValueError, match="repeats"):
+        lipnb.noise_floor(lipnb.eight_gaussians, 10, repeats=0)

@@ -138,3 +138,12 @@ def test_bad_options_raise():
         lipnb.power_iteration(np.eye(2), 3, u0=np.zeros(2))
     with pytest.raises(ValueError, match="tol"):
         lipnb.spectral_norm(np.eye(2), method="power", tol=0)
+
+
+def test_stable_rank():
+    assert lipnb.stable_rank(np.eye(5)) == pytest.approx(5.0)
+    assert lipnb.stable_rank(np.outer([1.0, 2.0, 3.0], [1.0, -1.0])) == pytest.approx(1.0)
+    assert lipnb.stable_rank(np.diag([2.0, 1.0])) == pytest.approx(1.25)
+    assert lipnb.stable_rank(np.ones((3, 3, 2, 4))) == pytest.approx(1.0)  # a conv kernel, reshaped
+    with pytest.raises(ValueError, match="zero matrix"):
+        lipnb.stable_rank(np.zeros((3, 3)))

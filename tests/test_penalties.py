@@ -152,3 +152,19 @@ def test_upper_bound_handles_convolutions_and_residual_blocks():
     sn = keras.Sequential([keras.Input((6,)), lipnb.SpectralNormalization(keras.layers.Dense(4)),
                            keras.layers.ReLU(), lipnb.SpectralNormalization(keras.layers.Dense(1))])
     assert lipnb.lipschitz_upper_bound(sn) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_spectral_projection_divide_mode_holds_the_norm_exactly():
+    small = np.diag([0.5, 0.2, 0.1]).astype("float32")
+    clip = lipnb.SpectralProjection(1.0, power_iterations=50)
+    divide = lipnb.SpectralProjection(1.0, power_iterations=50, mode="divide")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(clip(tf.Variable(small))), small, rtol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(divide(tf.Variable(small))), small / 0.5, rtol=1e-5)
+    big = np.random.default_rng(0).normal(size=(6, 4)).astype("float32") * 3
+    for constraint in (clip, divide):
+        out = keras.ops.convert_to_numpy(constraint(tf.Variable(big)))
+        assert lipnb.spectral_norm(out) == pytest.approx(1.0, rel=1e-4)
+    again = lipnb.SpectralProjection.from_config(divide.get_config())
+    assert again.mode == "divide"
+    with pytest.raises(ValueError, match="unknown mode"):
+        lipnb.SpectralProjection(1.0, mode="scale")
