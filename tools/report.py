@@ -61,8 +61,7 @@ CATALOG = [
     ("06_wgan_gp_vs_sn", "eqs. (22)–(26)",
      "GP, one-sided GP and SN (leaky relu, MaxMin, hinge loss) on 8 and 25 Gaussians and the Swiss roll under a fair protocol: a settings grid over λ and learning rate with a robustness table, settings chosen on validation scores, fresh test seeds, sliced W1 on 2048 points against the measured noise floor, predefined convergence measures; whether the GANs learn; the critics' slopes; GP's cost per step; where GP holds the constraint; SN layers as trained; critics' tightness against a known W1; digits at WGAN-GP's image setting"),
     ("07_conditional_many_classes", "discussion of eq. (26)",
-     "conditional WGAN with K = 2…100 classes and on 10-class digits, GP against SN: per-class quality, "
-     "where interpolates fall, Lipschitz violations away from them, the projection critic's bound of 2"),
+     "conditional WGAN on K classes at a fixed class spacing (per-class W1 in spacing units, on-class fraction per K, λ chosen on validation, 3 seeds) and an unconditional K-mode arm: where the interpolates of eq. (26) fall, the critics' slopes on and away from them, the projection critic's bound of 2, and 10-class conditional digits"),
     ("08_constraint_vs_reparameterization", "the Keras detail",
      "post-step constraint vs Keras's SN vs lipnb's reparameterization: gradients against the exact one, "
      "GAN outcomes, Keras's inference pitfall"),
