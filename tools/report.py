@@ -63,8 +63,7 @@ CATALOG = [
     ("07_conditional_many_classes", "discussion of eq. (26)",
      "conditional WGAN on K classes at a fixed class spacing (per-class W1 in spacing units, on-class fraction per K, λ chosen on validation, 3 seeds) and an unconditional K-mode arm: where the interpolates of eq. (26) fall, the critics' slopes on and away from them, the projection critic's bound of 2, and 10-class conditional digits"),
     ("08_constraint_vs_reparameterization", "the Keras detail",
-     "post-step constraint vs Keras's SN vs lipnb's reparameterization: gradients against the exact one, "
-     "GAN outcomes, Keras's inference pitfall"),
+     "post-step constraint (clip to the ball, and the article's W ← W/σ) vs Keras's SN vs lipnb's reparameterization: gradients against the exact one, GAN outcomes over 5 seeds against the noise floor, each layer's stable rank through training (the mechanism: the post-step constraint collapses layers toward rank one), Keras's inference pitfall, stale vectors in custom loops"),
     ("09_convolution_operator_norm", "eq. (7) for convolutions",
      "reshaped-kernel norm ≤ operator norm ≤ √(k_h k_w) × it; FFT and Lanczos against the dense SVD; SN by "
      "the reshaped kernel is not 1-Lipschitz, SN by the operator norm is"),
