@@ -38,7 +38,10 @@ class PersistentVectors:
         if len(x.shape) < 2:
             raise ValueError(f"need a kernel of rank >= 2, got shape {x.shape}")
         m = ops.reshape(x, (-1, x.shape[-1]))
-        key = getattr(w, "path", None) or id(w)  # one vector per variable
+        # One vector per variable: Keras variables by path; others by id and shape, since
+        # an id can be reused once its variable is gone (a vector of the wrong length would
+        # break the product; one of the right length is only a start, which iteration fixes).
+        key = getattr(w, "path", None) or (id(w), tuple(m.shape))
         store = self._store(key, int(m.shape[-1]))
         right, ms = ops.convert_to_tensor(store), ops.stop_gradient(m)
         for _ in range(iterations):
