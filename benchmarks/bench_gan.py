@@ -312,7 +312,7 @@ def main():
     moved = max(c["max_update_difference_over_lr"] for c in hw["checks"].values())
     lines += ["", f"lipnb's critic step beside a hand-written `tf.function` step of the same math "
               f"(checked before timing on the same weights and draws: scores, loss, penalty and gradients "
-              f"agree to {worst:.1e} relative, the Adam-updated weights to {moved:.2f} x lr); medians over "
+              f"agree to {worst:.1e} relative, the Adam-updated weights to {moved:.1e} x lr); medians over "
               f"{hw['rounds']} interleaved rounds of {hw['steps_per_round']} steps, ratio = lipnb / hand-written "
               f"per round, mean with 95% CI; within {BOUND:g}x if the whole CI is below {BOUND:g}.", "",
               "| regime | batch | lipnb, ms | hand-written, ms | median ratio | mean ratio [95% CI] | "
