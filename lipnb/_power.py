@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import keras
+import numpy as np
 from keras import ops
+
+from lipnb import backend
 
 
 class PersistentVectors:
@@ -17,13 +21,17 @@ class PersistentVectors:
         self._vectors = {}
 
     def _store(self, key, out_dim):
-        import tensorflow as tf
-
         if key not in self._vectors:
-            with tf.init_scope():  # created once, eagerly, even when first called in a graph
-                start = tf.random.stateless_normal((1, out_dim), seed=(self.seed, len(self._vectors)))
-                self._vectors[key] = tf.Variable(start / tf.norm(start), trainable=False,
-                                                 name="power_iteration_vector")
+            with backend.init_scope():  # created once, eagerly, even when first called in a graph
+                if backend.name() == "tensorflow":
+                    import tensorflow as tf
+
+                    start = tf.random.stateless_normal((1, out_dim), seed=(self.seed, len(self._vectors)))
+                else:
+                    start = np.random.default_rng((self.seed, len(self._vectors))).standard_normal((1, out_dim))
+                start = ops.convert_to_tensor(start, "float32")
+                self._vectors[key] = keras.Variable(start / ops.norm(start), trainable=False,
+                                                    name="power_iteration_vector")
         return self._vectors[key]
 
     def iterate(self, w, iterations: int):
@@ -42,8 +50,15 @@ class PersistentVectors:
         # an id can be reused once its variable is gone (a vector of the wrong length would
         # break the product; one of the right length is only a start, which iteration fixes).
         key = getattr(w, "path", None) or (id(w), tuple(m.shape))
+        ms = ops.stop_gradient(m)
+        if backend.is_traced(ms):
+            # Inside a jitted JAX step no vector can persist to the next step (state
+            # outside the model is not carried), and one iteration from a fixed start
+            # would estimate nothing: use the exact top singular pair instead.
+            u, _, vt = ops.svd(ms, full_matrices=False)
+            return m, ops.stop_gradient(ops.reshape(u[:, 0], (1, -1))), ops.stop_gradient(vt[:1])
         store = self._store(key, int(m.shape[-1]))
-        right, ms = ops.convert_to_tensor(store), ops.stop_gradient(m)
+        right = ops.convert_to_tensor(store)
         for _ in range(iterations):
             left = ops.matmul(right, ops.transpose(ms))
             left = left / ops.maximum(ops.norm(left), 1e-12)

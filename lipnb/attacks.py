@@ -31,14 +31,18 @@ def random_perturbation(x, epsilon: float, rng: np.random.Generator) -> np.ndarr
 
 def loss_input_gradient(model, x, y) -> np.ndarray:
     """Gradient of the cross-entropy (from logits) with respect to the inputs."""
-    import tensorflow as tf
+    import keras
 
-    xt = tf.constant(np.asarray(x, dtype=np.float32))
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
+    from lipnb import backend
+
+    labels = keras.ops.convert_to_tensor(np.asarray(y))
+
+    def loss(xt):
         logits = model(xt, training=False)
-        loss = tf.keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-    return tape.gradient(loss, xt).numpy()
+        return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+
+    _, grad = backend.input_gradient(loss, np.asarray(x, dtype=np.float32))
+    return keras.ops.convert_to_numpy(grad)
 
 
 def fgsm(model, x, y, epsilon: float, norm: str = "l2") -> np.ndarray:

@@ -209,21 +209,22 @@ def jacobian_spectral_norms(model, x, batch_size: int = 256) -> np.ndarray:
     Returns:
         ``np.ndarray`` of shape ``(n,)``.
     """
-    import tensorflow as tf
+    from keras import ops
+
+    from lipnb import backend
 
     arr = _check_batch(x)
     norms = []
     for start in range(0, len(arr), batch_size):
-        xb = tf.constant(arr[start:start + batch_size])
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(xb)
-            yb = tf.reshape(model(xb, training=False), (len(xb), -1))
-            outputs = [yb[:, k] for k in range(yb.shape[1])]
-        # One gradient per output unit (examples are independent at inference). The tape's
-        # batch_jacobian would build a new pfor tf.function on every call, and TensorFlow
-        # warns about retracing after a few calls.
-        jac = np.stack([tape.gradient(o, xb).numpy().reshape(len(xb), -1) for o in outputs], axis=1)
-        del tape
+        xb = arr[start:start + batch_size]
+        n_out = int(np.prod(ops.shape(model(xb[:1], training=False))[1:]))
+        # One input gradient per output unit (examples are independent at inference).
+        rows = []
+        for k in range(n_out):
+            _, g = backend.input_gradient(
+                lambda t, k=k: ops.reshape(model(t, training=False), (len(xb), -1))[:, k], xb)
+            rows.append(ops.convert_to_numpy(g).reshape(len(xb), -1))
+        jac = np.stack(rows, axis=1)
         norms.append(np.linalg.norm(jac.astype(np.float64), ord=2, axis=(1, 2)))
     return np.concatenate(norms)
 
@@ -260,7 +261,9 @@ def lipschitz_lower_bound(model, x, steps: int = 50, learning_rate: float = 0.01
         seed: seed of the initial directions.
     """
     import keras
-    import tensorflow as tf
+    from keras import ops
+
+    from lipnb import backend
 
     steps = _check_positive_int(steps, "steps")
     arr = _check_batch(x)
@@ -268,26 +271,31 @@ def lipschitz_lower_bound(model, x, steps: int = 50, learning_rate: float = 0.01
     rng = np.random.default_rng(seed)
     d0 = rng.standard_normal(arr.shape).astype(np.float32)
     d0 *= radius / np.linalg.norm(d0.reshape(len(d0), -1), axis=1).reshape((-1,) + (1,) * (arr.ndim - 1))
-    xv, dv = tf.Variable(arr), tf.Variable(d0)
+    xv, dv = keras.Variable(arr), keras.Variable(d0)
     opt = keras.optimizers.Adam(learning_rate)
+    opt.build([xv, dv])
 
-    @tf.function
+    def ratios():
+        fy = ops.reshape(model(xv + dv, training=False), (len(arr), -1))
+        fx = ops.reshape(model(xv, training=False), (len(arr), -1))
+        ratio = ops.norm(fy - fx, axis=1) / ops.norm(ops.reshape(dv, (len(arr), -1)), axis=1)
+        return -ops.sum(ratio), ratio
+
     def ascent_step():
-        with tf.GradientTape() as tape:
-            fy = tf.reshape(model(xv + dv, training=False), (len(arr), -1))
-            fx = tf.reshape(model(xv, training=False), (len(arr), -1))
-            ratio = tf.norm(fy - fx, axis=1) / tf.norm(tf.reshape(dv, (len(arr), -1)), axis=1)
-            loss = -tf.reduce_sum(ratio)
-        grads = tape.gradient(loss, [xv, dv])
+        (_, ratio), grads = backend.value_and_grad(ratios, [xv, dv])
         opt.apply_gradients(zip(grads, [xv, dv]))
         return ratio
 
+    if backend.name() == "tensorflow":  # one traced step instead of eager op dispatch
+        import tensorflow as tf
+
+        ascent_step = tf.function(ascent_step)
     for _ in range(steps):
-        ratios = ascent_step().numpy()
-        finite = ratios[np.isfinite(ratios)]
+        ratios_now = ops.convert_to_numpy(ascent_step())
+        finite = ratios_now[np.isfinite(ratios_now)]
         if finite.size:
             best = max(best, float(np.max(finite)))
-    best = max(best, float(np.max(jacobian_spectral_norms(model, xv.numpy()))))
+    best = max(best, float(np.max(jacobian_spectral_norms(model, ops.convert_to_numpy(xv)))))
     return best
 
 

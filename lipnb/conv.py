@@ -64,10 +64,51 @@ def _circular_norm(k: np.ndarray, spatial: tuple[int, ...]) -> float:
     return float(np.linalg.svd(blocks, compute_uv=False).max())
 
 
-def _tf_conv(x, k, strides, padding):
-    import tensorflow as tf
+def _pads(spatial, ks, strides, padding):
+    """Output sizes and (before, after) zero padding of Keras's "same"/"valid" convolutions."""
+    if padding == "valid":
+        out = tuple((n - k) // s + 1 for n, k, s in zip(spatial, ks, strides))
+        if any(o < 1 for o in out):
+            raise ValueError(f"a 'valid' convolution with kernel {tuple(ks)} has no output on an input of "
+                             f"size {tuple(spatial)}; use a larger input or 'same' padding")
+        return out, [(0, 0)] * len(spatial)
+    out = tuple(-(-n // s) for n, s in zip(spatial, strides))
+    pads = []
+    for n, k, s, o in zip(spatial, ks, strides, out):
+        total = max((o - 1) * s + k - n, 0)
+        pads.append((total // 2, total - total // 2))
+    return out, pads
 
-    return tf.nn.convolution(x, k, strides=list(strides), padding=padding.upper())
+
+class _ZeroPaddedConv:
+    """A zero-padded, strided convolution and its adjoint, in float64 numpy.
+
+    The adjoint scatters each output back through the kernel taps it came from, so
+    ``<A x, y> = <x, A^T y>`` exactly (up to rounding); no framework is involved.
+    """
+
+    def __init__(self, k: np.ndarray, spatial, strides, padding: str):
+        self.k, self.spatial, self.strides = k, tuple(spatial), tuple(strides)
+        self.out_spatial, self.pads = _pads(self.spatial, k.shape[:-2], self.strides, padding)
+        self.padded = tuple(n + b + a for n, (b, a) in zip(self.spatial, self.pads))
+
+    def _window(self, offsets):
+        return (slice(None),) + tuple(slice(o, o + s * (n - 1) + 1, s)
+                                      for o, s, n in zip(offsets, self.strides, self.out_spatial))
+
+    def forward(self, x):
+        x = np.pad(x, [(0, 0)] + self.pads + [(0, 0)])
+        out = np.zeros((len(x), *self.out_spatial, self.k.shape[-1]))
+        for offsets in np.ndindex(*self.k.shape[:-2]):
+            out += x[self._window(offsets)] @ self.k[offsets]
+        return out
+
+    def adjoint(self, y):
+        grad = np.zeros((len(y), *self.padded, self.k.shape[-2]))
+        for offsets in np.ndindex(*self.k.shape[:-2]):
+            grad[self._window(offsets)] += y @ self.k[offsets].T
+        crop = (slice(None),) + tuple(slice(b, b + n) for n, (b, _) in zip(self.spatial, self.pads))
+        return grad[crop]
 
 
 def conv_operator_norm(kernel, input_shape, strides=1, padding: str = "circular", *,
@@ -105,21 +146,17 @@ def conv_operator_norm(kernel, input_shape, strides=1, padding: str = "circular"
     max_iterations = _check_positive_int(max_iterations, "max_iterations")
     if method not in ("lanczos", "power"):
         raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
-    import tensorflow as tf
-
-    kt = tf.constant(k)
+    conv = _ZeroPaddedConv(k, spatial, strides, padding)
     in_shape = (1, *spatial, k.shape[-2])
-    out_shape = tuple(_tf_conv(tf.zeros(in_shape, tf.float64), kt, strides, padding).shape)
-    zeros_in = tf.zeros(in_shape, tf.float64)
+    out_shape = (1, *conv.out_spatial, k.shape[-1])
+    if not np.any(k):  # the zero map; ARPACK cannot start from a zero vector
+        return 0.0
 
     def forward(x):
-        return _tf_conv(tf.reshape(tf.constant(x, tf.float64), in_shape), kt, strides, padding)
+        return conv.forward(np.reshape(x, in_shape))
 
     def adjoint(y):
-        with tf.GradientTape() as tape:
-            tape.watch(zeros_in)
-            out = _tf_conv(zeros_in, kt, strides, padding)
-        return tape.gradient(out, zeros_in, output_gradients=tf.reshape(tf.constant(y, tf.float64), out_shape))
+        return conv.adjoint(np.reshape(y, out_shape))
 
     start = np.random.default_rng(seed).standard_normal(int(np.prod(in_shape)))
     if method == "lanczos":
@@ -129,8 +166,7 @@ def conv_operator_norm(kernel, input_shape, strides=1, padding: str = "circular"
 
         n_out, n_in = int(np.prod(out_shape)), int(np.prod(in_shape))
         op = LinearOperator((n_out, n_in), dtype=np.float64,
-                            matvec=lambda x: forward(x).numpy().ravel(),
-                            rmatvec=lambda y: adjoint(y).numpy().ravel())
+                            matvec=lambda x: forward(x).ravel(), rmatvec=lambda y: adjoint(y).ravel())
         try:
             v0 = np.random.default_rng(seed).standard_normal(min(n_out, n_in))
             return float(svds(op, k=1, tol=tol, maxiter=max_iterations, v0=v0,
@@ -142,15 +178,15 @@ def conv_operator_norm(kernel, input_shape, strides=1, padding: str = "circular"
     previous = 0.0
     for _ in range(max_iterations):
         y = forward(x)
-        sigma = float(tf.norm(y))
+        sigma = float(np.linalg.norm(y))
         if sigma == 0.0:
             return 0.0
-        x_next = adjoint(y.numpy()).numpy().ravel()  # A^T A x
+        x_next = adjoint(y).ravel()  # A^T A x
         x = x_next / np.linalg.norm(x_next)
         if monitor.converged(abs(sigma - previous), sigma):
             break
         previous = sigma
-    return float(tf.norm(forward(x)))
+    return float(np.linalg.norm(forward(x)))
 
 
 def conv_operator_norm_bound(kernel, input_shape, strides=1, padding: str = "same") -> float:
@@ -177,8 +213,6 @@ def conv_operator_matrix(kernel, input_shape, strides=1, padding: str = "same") 
     Returns:
         ``(n_out, n_in)`` matrix with ``n_in = prod(input spatial) * C_in``.
     """
-    import tensorflow as tf
-
     k = _kernel_array(kernel)
     spatial = _spatial(input_shape, k)
     strides = _strides(strides, k.ndim - 2)
@@ -191,8 +225,8 @@ def conv_operator_matrix(kernel, input_shape, strides=1, padding: str = "same") 
             raise ValueError("circular padding supports stride 1 only")
         pads = [(0, 0)] + [(ks - 1 - (ks - 1) // 2, (ks - 1) // 2) for ks in k.shape[:-2]] + [(0, 0)]
         basis = np.pad(basis, pads, mode="wrap")
-        padding = "valid"
+        spatial, padding = basis.shape[1:-1], "valid"
     if padding not in ("same", "valid"):
         raise ValueError(f"padding must be 'circular', 'same' or 'valid', got {padding!r}")
-    out = _tf_conv(tf.constant(basis), tf.constant(k), strides, padding).numpy()
+    out = _ZeroPaddedConv(k, spatial, strides, padding).forward(basis)
     return out.reshape(n_in, -1).T

@@ -21,12 +21,12 @@ from typing import Sequence
 
 import keras
 import numpy as np
+from keras import ops
 
-from lipnb.norms import _check_positive_int
-import tensorflow as tf
-
+from lipnb import backend
 from lipnb.constraints import SpectralProjection, WeightClip
-from lipnb.layers import SpectralNormalization
+from lipnb.layers import MaxMin, SpectralNormalization
+from lipnb.norms import _check_positive_int
 from lipnb.penalties import gradient_penalty
 
 __all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "mlp_critic", "mlp_generator",
@@ -84,7 +84,6 @@ def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 12
         raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
     if activation == "maxmin" and any(int(u) % 2 for u in hidden):
         raise ValueError(f"MaxMin pairs units: every hidden width must be even, got {tuple(hidden)}")
-    from lipnb.layers import MaxMin
 
     dense = _dense_factory(regime, clip, seed)
     x_in = keras.Input((input_dim,), name="x")
@@ -207,10 +206,20 @@ class WGAN(keras.Model):
 
     @staticmethod
     def dataset(x, batch_size: int, n_critic: int, labels=None, seed: int = 0):
-        """A repeating, shuffled ``tf.data`` pipeline of ``n_critic * batch_size`` batches."""
-        data = (x,) if labels is None else (x, labels)
-        ds = tf.data.Dataset.from_tensor_slices(data if labels is not None else x)
-        return ds.shuffle(min(len(x), 100_000), seed=seed).repeat().batch(batch_size * n_critic, drop_remainder=True)
+        """A repeating, shuffled stream of ``n_critic * batch_size`` batches.
+
+        A ``tf.data`` pipeline on TensorFlow; elsewhere a generator of numpy batches that
+        reshuffles the data (seeded) each time it has gone through it.
+        """
+        if backend.name() == "tensorflow":
+            import tensorflow as tf
+
+            data = (x,) if labels is None else (x, labels)
+            ds = tf.data.Dataset.from_tensor_slices(data if labels is not None else x)
+            return ds.shuffle(min(len(x), 100_000), seed=seed).repeat().batch(batch_size * n_critic,
+                                                                              drop_remainder=True)
+        return _numpy_stream(np.asarray(x), None if labels is None else np.asarray(labels),
+                             batch_size * n_critic, seed)
 
     def compile(self, critic_optimizer=None, generator_optimizer=None, **kwargs):
         """Adam(1e-4, beta_1=0, beta_2=0.9) for both, as in WGAN-GP, unless given."""
@@ -221,6 +230,13 @@ class WGAN(keras.Model):
         # where variables cannot be created.
         self.critic_optimizer.build(self.critic.trainable_variables)
         self.generator_optimizer.build(self.generator.trainable_variables)
+        if backend.name() == "jax":
+            # Keras's JAX trainer carries `self.optimizer.variables` through its stateless
+            # step; both optimizers' state must be in it.
+            self.optimizer = _OptimizerPair(self.critic_optimizer, self.generator_optimizer)
+            from lipnb.models import _warm_up_spectral_layers
+
+            _warm_up_spectral_layers(self.critic)
 
     @property
     def metrics(self):
@@ -236,7 +252,7 @@ class WGAN(keras.Model):
         as you like, leaves the training trajectory unchanged.
         """
         z = keras.random.normal((n, self.latent_dim), seed=self.sample_seed_generator)
-        inputs = z if labels is None else [z, tf.convert_to_tensor(labels, tf.int32)]
+        inputs = z if labels is None else [z, ops.convert_to_tensor(np.asarray(labels), "int32")]
         return keras.ops.convert_to_numpy(self.generator(inputs, training=False))
 
     def _inputs(self, x, labels):
@@ -244,28 +260,32 @@ class WGAN(keras.Model):
 
     def critic_step(self, real, labels):
         """One critic update on a real minibatch; returns (loss, W estimate, penalty, grad norm)."""
-        batch = tf.shape(real)[0]
+        batch = ops.shape(real)[0]
         z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
         fake = self.generator(self._inputs(z, labels), training=True)
-        with tf.GradientTape() as tape:
+
+        def critic_loss():
             # Real and fake in one call: a spectrally normalized critic iterates once
             # per step and scores both halves with the same normalized weights.
-            both_labels = None if labels is None else tf.concat([labels, labels], 0)
-            scores = self.critic(self._inputs(tf.concat([real, fake], 0), both_labels), training=True)
-            w_estimate = tf.reduce_mean(scores[:batch]) - tf.reduce_mean(scores[batch:])
+            both_labels = None if labels is None else ops.concatenate([labels, labels], 0)
+            scores = self.critic(self._inputs(ops.concatenate([real, fake], 0), both_labels), training=True)
+            w_estimate = ops.mean(scores[:batch]) - ops.mean(scores[batch:])
             if self.loss_name == "hinge":
-                loss = tf.reduce_mean(tf.nn.relu(1.0 - scores[:batch])) + tf.reduce_mean(tf.nn.relu(1.0 + scores[batch:]))
+                loss = ops.mean(ops.relu(1.0 - scores[:batch])) + ops.mean(ops.relu(1.0 + scores[batch:]))
             else:
                 loss = -w_estimate
-            penalty, norm = tf.constant(0.0), tf.constant(0.0)
+            penalty, norm = ops.zeros((), "float32"), ops.zeros((), "float32")
             if self.regime in ("gp", "gp-one-sided"):
                 penalty, norms = gradient_penalty(
                     self.critic, real, fake, one_sided=self.regime == "gp-one-sided",
                     extra_inputs=None if labels is None else [labels], return_norms=True,
                     seed=self.seed_generator)
                 loss = loss + self.gp_weight * penalty
-                norm = tf.reduce_mean(norms)
-        grads = tape.gradient(loss, self.critic.trainable_variables)
+                norm = ops.mean(norms)
+            return loss, (w_estimate, penalty, norm)
+
+        (loss, (w_estimate, penalty, norm)), grads = backend.value_and_grad(
+            critic_loss, self.critic.trainable_variables)
         # Keras applies kernel constraints (clip, projection) right after this step.
         self.critic_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
         return loss, w_estimate, penalty, norm
@@ -273,27 +293,52 @@ class WGAN(keras.Model):
     def generator_step(self, batch, labels=None):
         """One generator update on ``batch`` latent draws; returns the generator loss."""
         z = keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)
-        with tf.GradientTape() as tape:
+
+        def generator_loss():
             fake = self.generator(self._inputs(z, labels), training=True)
             # training=False: no power iteration here; lipnb's SN still normalizes.
-            g_loss = -tf.reduce_mean(self.critic(self._inputs(fake, labels), training=False))
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+            return -ops.mean(self.critic(self._inputs(fake, labels), training=False)), None
+
+        (g_loss, _), grads = backend.value_and_grad(generator_loss, self.generator.trainable_variables)
         self.generator_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
         return g_loss
 
-    def train_step(self, data):
-        real_all, labels_all = (data if isinstance(data, tuple) else (data, None))
-        batch = tf.shape(real_all)[0] // self.n_critic
+    def train_step(self, *args):
+        """One generator step after ``n_critic`` critic steps.
 
-        def body(i, *_):
-            real = real_all[i * batch:(i + 1) * batch]
-            labels = None if labels_all is None else labels_all[i * batch:(i + 1) * batch]
-            return (i + 1, *self.critic_step(real, labels))
+        Called as ``train_step(data)`` on TensorFlow and PyTorch; on JAX, Keras's trainer
+        calls the stateless ``train_step(state, data)`` and expects ``(logs, state)``.
+        """
+        if backend.name() == "jax":
+            return self._stateless_train_step(*args)
+        (data,) = args
+        return self._train_step(data)
 
-        # A graph loop rather than an unrolled one: tracing stays fast for any n_critic.
-        zero = tf.constant(0.0)
-        _, loss, w_estimate, penalty, norm = tf.while_loop(
-            lambda i, *_: i < self.n_critic, body, (tf.constant(0), zero, zero, zero, zero))
+    def _train_step(self, data):
+        if isinstance(data, (tuple, list)):  # (images, labels), or a 1-tuple from a data adapter
+            real_all, labels_all = data[0], (data[1] if len(data) > 1 else None)
+        else:
+            real_all, labels_all = data, None
+        batch = ops.shape(real_all)[0] // self.n_critic
+        if backend.name() == "tensorflow":
+            import tensorflow as tf
+
+            batch = tf.shape(real_all)[0] // self.n_critic
+
+            def body(i, *_):
+                real = real_all[i * batch:(i + 1) * batch]
+                labels = None if labels_all is None else labels_all[i * batch:(i + 1) * batch]
+                return (i + 1, *self.critic_step(real, labels))
+
+            # A graph loop rather than an unrolled one: tracing stays fast for any n_critic.
+            zero = tf.constant(0.0)
+            _, loss, w_estimate, penalty, norm = tf.while_loop(
+                lambda i, *_: i < self.n_critic, body, (tf.constant(0), zero, zero, zero, zero))
+        else:
+            for i in range(self.n_critic):
+                real = real_all[i * batch:(i + 1) * batch]
+                labels = None if labels_all is None else labels_all[i * batch:(i + 1) * batch]
+                loss, w_estimate, penalty, norm = self.critic_step(real, labels)
         labels = None if labels_all is None else labels_all[:batch]
         g_loss = self.generator_step(batch, labels)
         values = dict(critic_loss=loss, generator_loss=g_loss, wasserstein=w_estimate, penalty=penalty,
@@ -301,6 +346,45 @@ class WGAN(keras.Model):
         for name, value in values.items():
             self.trackers[name].update_state(value)
         return {name: t.result() for name, t in self.trackers.items()}
+
+    def _stateless_train_step(self, state, data):
+        """Keras's JAX pattern: the same step, run in a stateless scope over ``state``."""
+        groups = (self.trainable_variables, self.non_trainable_variables, self.optimizer.variables,
+                  self.metrics_variables)
+        mapping = [(v, x) for variables, values in zip(groups, state) for v, x in zip(variables, values)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logs = self._train_step(data)
+        new_state = tuple([scope.get_current_value(v) for v in variables] for variables in groups)
+        return logs, new_state
+
+
+class _OptimizerPair:
+    """The critic's and the generator's optimizers, seen by Keras's JAX trainer as one.
+
+    The trainer reads ``variables`` to carry optimizer state through its jitted step;
+    the updates themselves are the two optimizers' own (``WGAN._train_step``).
+    """
+
+    built = True
+
+    def __init__(self, *optimizers):
+        self.optimizers = optimizers
+
+    @property
+    def variables(self):
+        return [v for opt in self.optimizers for v in opt.variables]
+
+
+def _numpy_stream(x, labels, batch: int, seed: int):
+    """Endless batches of ``batch`` rows (with labels), reshuffled after each pass."""
+    if batch > len(x):
+        raise ValueError(f"a batch of {batch} rows needs at least that many examples, got {len(x)}")
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(len(x))
+        for start in range(0, len(x) - batch + 1, batch):
+            idx = order[start:start + batch]
+            yield (x[idx],) if labels is None else (x[idx], labels[idx])
 
 
 class SampleQuality(keras.callbacks.Callback):
@@ -386,23 +470,40 @@ def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int
     steps = _check_positive_int(steps, "steps")
     rounds = _check_positive_int(rounds, "rounds")
     warmup_steps = _check_positive_int(warmup_steps, "warmup_steps")  # at least one: the trace
-    fns, iterators = {}, {}
+    jax = backend.name() == "jax"
+    fns, iterators, states = {}, {}, {}
     for name, gan in gans.items():
         iterators[name] = iter(WGAN.dataset(np.asarray(x), batch_size, gan.n_critic, seed=seed))
         if getattr(gan, "train_function", None) is None:  # never fitted: build the compiled step
             gan.make_train_function()
         fns[name] = gan.train_function
+        if jax:  # the stateless step: carry the state, write it back at the end
+            states[name] = gan._get_jax_state(trainable_variables=True, non_trainable_variables=True,
+                                              optimizer_variables=True, metrics_variables=True)
         for _ in range(warmup_steps):
-            fns[name](iterators[name])
+            out = _run_step(fns[name], iterators[name], states, name)
     names = list(gans)
     times = {name: [] for name in gans}
     for i in range(rounds):
         for name in names[i % len(names):] + names[:i % len(names)]:
             t0 = time.perf_counter()
             for _ in range(int(steps)):
-                out = fns[name](iterators[name])
+                out = _run_step(fns[name], iterators[name], states, name)
             float(keras.ops.convert_to_numpy(out["critic_loss"]))  # wait for the last step
             times[name].append((time.perf_counter() - t0) / steps)
+    for name, state in states.items():  # JAX: the timed steps trained the GANs; keep that
+        gan = gans[name]
+        gan._jax_state = dict(zip(("trainable_variables", "non_trainable_variables", "optimizer_variables",
+                                   "metrics_variables"), state))
+        gan._jax_state_synced = False
+        gan.jax_state_sync()
     if per_round:
         return {name: np.array(t) for name, t in times.items()}
     return {name: statistics.median(t) for name, t in times.items()}
+
+
+def _run_step(fn, iterator, states, name):
+    if name in states:
+        out, states[name] = fn(states[name], iterator)
+        return out
+    return fn(iterator)

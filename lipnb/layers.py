@@ -148,10 +148,10 @@ class SpectralNormalization(keras.layers.Wrapper):
         Returns:
             The spectral norm with the new vector.
         """
-        import tensorflow as tf
+        from lipnb import backend
 
         iterations = _check_positive_int(iterations or self.warmup_iterations, "iterations")
-        with tf.init_scope():
+        with backend.init_scope():
             w = _read_float32(self._weight())
             v = _l2_normalize(ops.convert_to_tensor(self.vector), self.eps)
             try:
@@ -167,18 +167,21 @@ class SpectralNormalization(keras.layers.Wrapper):
         import numpy as np
         from scipy.sparse.linalg import LinearOperator, svds
 
+        from lipnb import backend
+
+        wide = backend.float64()  # float32 on JAX without x64: ARPACK's tol then is not met
         shape = tuple(v.shape)
         n_in = int(np.prod(shape))
-        w64 = ops.cast(w, "float64")
+        w64 = ops.cast(w, wide)
         if self.mode == "matrix":
-            m = ops.convert_to_numpy(self._matrix(w64))  # (in, out); v lives in R^out
+            m = ops.convert_to_numpy(self._matrix(w64)).astype(np.float64)  # (in, out); v lives in R^out
             op = LinearOperator((m.shape[0], n_in), dtype=np.float64,
                                 matvec=lambda x: m @ x.ravel(), rmatvec=lambda y: m.T @ y.ravel())
         else:
-            out = self._operator(w64, ops.zeros(shape, "float64"))
+            out = self._operator(w64, ops.zeros(shape, wide))
             n_out = int(np.prod(out.shape))
-            as_in = lambda x: ops.reshape(ops.convert_to_tensor(x, "float64"), shape)  # noqa: E731
-            as_out = lambda y: ops.reshape(ops.convert_to_tensor(y, "float64"), out.shape)  # noqa: E731
+            as_in = lambda x: ops.reshape(ops.convert_to_tensor(x, wide), shape)  # noqa: E731
+            as_out = lambda y: ops.reshape(ops.convert_to_tensor(y, wide), out.shape)  # noqa: E731
             op = LinearOperator(
                 (n_out, n_in), dtype=np.float64,
                 matvec=lambda x: ops.convert_to_numpy(self._operator(w64, as_in(x))).ravel(),
@@ -200,7 +203,7 @@ class SpectralNormalization(keras.layers.Wrapper):
 
     def _operator(self, w, x, adjoint=False):
         """The convolution A (or its adjoint A^T) of the wrapped layer, applied to x."""
-        import tensorflow as tf
+        from lipnb import backend
 
         layer = self.layer
         strides, padding = list(layer.strides), layer.padding.upper()
@@ -208,11 +211,24 @@ class SpectralNormalization(keras.layers.Wrapper):
         transposed = type(layer).__name__.endswith("Transpose")
         in_shape = (1, *self.vector.shape[1:])
         out_shape = (1, *layer.compute_output_shape(in_shape)[1:])
-        if transposed != adjoint:  # conv_transpose, with the output shape it must produce
-            shape = in_shape if adjoint else out_shape
-            return tf.nn.conv_transpose(x, w, output_shape=shape, strides=strides, padding=padding,
-                                        dilations=dilations)
-        return tf.nn.convolution(x, w, strides=strides, padding=padding, dilations=dilations)
+        if backend.name() == "tensorflow":
+            import tensorflow as tf
+
+            if transposed != adjoint:  # conv_transpose, with the output shape it must produce
+                shape = in_shape if adjoint else out_shape
+                return tf.nn.conv_transpose(x, w, output_shape=shape, strides=strides, padding=padding,
+                                            dilations=dilations)
+            return tf.nn.convolution(x, w, strides=strides, padding=padding, dilations=dilations)
+
+        def forward(t):
+            if transposed:
+                return ops.conv_transpose(t, w, strides=strides, padding=layer.padding,
+                                          output_padding=layer.output_padding, dilation_rate=dilations)
+            return ops.conv(t, w, strides=strides, padding=layer.padding, dilation_rate=dilations)
+
+        if not adjoint:
+            return forward(x)
+        return backend.linear_adjoint(forward, in_shape, x, dtype=x.dtype)
 
     def _iterate(self, w, v, n):
         """n iterations of eq. (15); returns the new unit vector (no gradient)."""

@@ -102,18 +102,18 @@ def mode_statistics(samples, centers, std: float, radius_in_std: float = 3.0) ->
 
 def critic_gradient_norms(critic, x, extra_inputs=None, batch_size: int = 1024) -> np.ndarray:
     """``|grad_x f(x)|`` at each point: the critic's local slopes (1-Lipschitz: all <= 1)."""
-    import tensorflow as tf
+    from keras import ops
+
+    from lipnb import backend
 
     x = np.asarray(x, dtype=np.float32)
     out = []
     for start in range(0, len(x), batch_size):
-        xb = tf.constant(x[start:start + batch_size])
-        with tf.GradientTape() as tape:
-            tape.watch(xb)
-            inputs = xb if extra_inputs is None else [xb] + [tf.constant(e[start:start + batch_size])
-                                                              for e in extra_inputs]
-            total = tf.reduce_sum(critic(inputs, training=False))
-        g = tape.gradient(total, xb).numpy().reshape(len(xb), -1)
+        extra = None if extra_inputs is None else [ops.convert_to_tensor(e[start:start + batch_size])
+                                                   for e in extra_inputs]
+        _, g = backend.input_gradient(
+            lambda xb: critic(xb if extra is None else [xb, *extra], training=False), x[start:start + batch_size])
+        g = ops.convert_to_numpy(g).reshape(len(g), -1)
         out.append(np.linalg.norm(g, axis=1))
     return np.concatenate(out)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import keras
+from keras import ops
 
 __all__ = ["digits_mlp", "conv_critic", "fit_classifier", "accuracy"]
 
@@ -99,19 +100,49 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
         ``{"loss": [...]}``, the mean training loss of each epoch.
     """
     import numpy as np
-    import tensorflow as tf
+
+    from lipnb import backend
 
     if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
         raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    x = tf.constant(np.asarray(x_train, dtype=model.inputs[0].dtype if model.inputs else "float32"))
-    y = tf.constant(np.asarray(y_train, dtype=np.int32))
-    n = int(x.shape[0])
+    x_np = np.asarray(x_train, dtype=model.inputs[0].dtype if model.inputs else "float32")
+    y_np = np.asarray(y_train, dtype=np.int32)
+    n = len(x_np)
     if not 1 <= batch_size <= n:
         raise ValueError(f"batch_size must be in [1, {n}], got {batch_size!r}")
     steps = n // batch_size
     optimizer = optimizer or keras.optimizers.Adam(1e-3)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     variables = model.trainable_variables
+    rng = np.random.default_rng(seed)
+    history = []
+    if backend.name() != "tensorflow":
+        optimizer.build(variables)
+        _warm_up_spectral_layers(model)
+
+        def batch_loss(xb, yb):
+            loss = loss_fn(yb, model(xb, training=True))
+            if model.losses:
+                loss = loss + ops.cast(ops.sum(ops.stack(model.losses)), loss.dtype)
+            if extra_loss is not None:
+                loss = loss + ops.cast(extra_loss(model, xb, yb), loss.dtype)
+            return loss, None
+
+        def step(xb, yb):
+            (loss, _), grads = backend.value_and_grad(lambda: batch_loss(xb, yb), variables)
+            optimizer.apply_gradients(zip(grads, variables))
+            return loss
+
+        step = backend.compile_stateful(step, list(model.variables) + list(optimizer.variables))
+        for _ in range(int(epochs)):
+            order = rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size)
+            losses = [step(x_np[idx], y_np[idx]) for idx in order]
+            history.append(float(np.mean([float(ops.convert_to_numpy(v)) for v in losses])))
+        return {"loss": history}
+
+    import tensorflow as tf
+
+    x, y = tf.constant(x_np), tf.constant(y_np)
 
     @tf.function
     def run_epoch(order):
@@ -128,12 +159,26 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
             total += tf.cast(loss, tf.float32)
         return total / steps
 
-    rng = np.random.default_rng(seed)
-    history = []
     for _ in range(int(epochs)):
         order = rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size)
         history.append(float(run_epoch(tf.constant(order, tf.int32))))
     return {"loss": history}
+
+
+def _warm_up_spectral_layers(model):
+    """Warm up every lipnb SN layer that has not been (before a compiled step runs).
+
+    A functional model builds its layers symbolically, where the warm-up must wait for a
+    first eager call; on JAX every training call is traced, so it is done here instead.
+    """
+    from lipnb.layers import SpectralNormalization
+
+    stack = [model]
+    while stack:
+        layer = stack.pop()
+        if isinstance(layer, SpectralNormalization) and layer.built and not layer._warmed_up:
+            layer.warm_up()
+        stack.extend(getattr(layer, "layers", []))
 
 
 def predict(model, x, batch_size: int = 1024):

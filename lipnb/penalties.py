@@ -76,29 +76,31 @@ def gradient_penalty(critic, real, fake, one_sided: bool = False, *, extra_input
     Returns:
         The scalar penalty, or ``(penalty, norms)`` when ``return_norms``.
     """
-    import tensorflow as tf
+    from lipnb import backend
 
-    real = tf.convert_to_tensor(real)
-    fake = tf.cast(tf.convert_to_tensor(fake), real.dtype)
-    if real.shape.rank is None or real.shape.rank < 2:
-        raise ValueError(f"real must be a batch (rank >= 2), got shape {real.shape}")
-    if real.shape != fake.shape:
-        raise ValueError(f"real and fake must have the same shape, got {real.shape} and {fake.shape}")
-    n = tf.shape(real)[0]
+    real = ops.convert_to_tensor(real)
+    fake = ops.cast(ops.convert_to_tensor(fake), real.dtype)
+    rank = len(real.shape)
+    if rank < 2:
+        raise ValueError(f"real must be a batch (rank >= 2), got shape {tuple(real.shape)}")
+    if tuple(real.shape) != tuple(fake.shape):
+        raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
+    n = ops.shape(real)[0]
     if epsilon is None:
         epsilon = keras.random.uniform((n,), dtype=real.dtype, seed=seed)
-    epsilon = tf.cast(tf.reshape(epsilon, [-1] + [1] * (real.shape.rank - 1)), real.dtype)
+    epsilon = ops.cast(ops.reshape(epsilon, [-1] + [1] * (rank - 1)), real.dtype)
     x_hat = epsilon * real + (1.0 - epsilon) * fake
-    with tf.GradientTape() as tape:
-        tape.watch(x_hat)
-        inputs = x_hat if extra_inputs is None else [x_hat, *map(tf.convert_to_tensor, extra_inputs)]
-        scores = critic(inputs, training=training)
-        if scores.shape.rank is not None and scores.shape.rank > 1 and scores.shape[-1] not in (1, None):
-            raise ValueError(f"the critic must return one score per example, got shape {scores.shape}")
-        total = tf.reduce_sum(scores)
-    grads = tape.gradient(total, x_hat)
-    grads = tf.reshape(tf.cast(grads, tf.float32), (n, -1))
-    norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=1) + 1e-12)
-    excess = tf.nn.relu(norms - 1.0) if one_sided else norms - 1.0
-    penalty = tf.reduce_mean(tf.square(excess))
+    extra = None if extra_inputs is None else [ops.convert_to_tensor(e) for e in extra_inputs]
+
+    def scores_of(x):
+        scores = critic(x if extra is None else [x, *extra], training=training)
+        if len(scores.shape) > 1 and scores.shape[-1] not in (1, None):
+            raise ValueError(f"the critic must return one score per example, got shape {tuple(scores.shape)}")
+        return scores
+
+    _, grads = backend.input_gradient(scores_of, x_hat, differentiable=True)
+    grads = ops.reshape(ops.cast(grads, "float32"), (n, -1))
+    norms = ops.sqrt(ops.sum(ops.square(grads), axis=1) + 1e-12)
+    excess = ops.relu(norms - 1.0) if one_sided else norms - 1.0
+    penalty = ops.mean(ops.square(excess))
     return (penalty, norms) if return_norms else penalty

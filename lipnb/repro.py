@@ -57,10 +57,13 @@ def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generato
     random.seed(seed)
     np.random.seed(seed)
     import keras
-    import tensorflow as tf
+
+    from lipnb import backend
 
     keras.utils.set_random_seed(seed)
-    if deterministic:
+    if deterministic and backend.name() == "tensorflow":
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
     return np.random.default_rng(seed)
 

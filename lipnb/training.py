@@ -12,10 +12,10 @@ __all__ = ["l2_penalty", "parameter_trajectory"]
 
 def l2_penalty(model, l2: float):
     """``l2 * sum ||W||_F^2`` over the model's kernels (article eqs. (11)-(12)); biases excluded."""
-    import tensorflow as tf
+    from keras import ops
 
     kernels = [v for v in model.trainable_variables if "kernel" in v.path]
-    return l2 * tf.add_n([tf.reduce_sum(tf.square(k)) for k in kernels])
+    return l2 * ops.sum(ops.stack([ops.sum(ops.square(k)) for k in kernels]))
 
 
 def parameter_trajectory(model, optimizer, x, y, steps: int, batch_size: int = 64,
@@ -28,7 +28,10 @@ def parameter_trajectory(model, optimizer, x, y, steps: int, batch_size: int = 6
     Returns:
         ``np.ndarray`` of shape ``(steps + 1, n_parameters)``; row 0 is the start.
     """
-    import tensorflow as tf
+    import keras
+    from keras import ops
+
+    from lipnb import backend
 
     steps = _check_positive_int(steps, "steps")
     dtype = model.trainable_variables[0].dtype
@@ -37,22 +40,28 @@ def parameter_trajectory(model, optimizer, x, y, steps: int, batch_size: int = 6
     order = np.random.default_rng(seed).integers(0, len(x), size=(int(steps), batch_size))
     # Compute the loss in the model's dtype: Keras losses default to float32, whose
     # round-off would otherwise swamp float64 comparisons between trajectories.
-    loss_fn = tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype=dtype)
+    variables = model.trainable_variables
+    optimizer.build(variables)
 
-    @tf.function
+    def batch_loss(xb, yb):
+        loss = loss_fn(yb, model(xb, training=True))
+        if l2:
+            loss = loss + ops.cast(l2_penalty(model, l2), loss.dtype)
+        return loss, None
+
     def step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(xb, training=True))
-            if l2:
-                loss = loss + tf.cast(l2_penalty(model, l2), loss.dtype)
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        _, grads = backend.value_and_grad(lambda: batch_loss(xb, yb), variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return 0
+
+    step = backend.compile_stateful(step, list(model.variables) + list(optimizer.variables))
 
     def flat():
-        return np.concatenate([v.numpy().ravel() for v in model.trainable_variables])
+        return np.concatenate([ops.convert_to_numpy(v).ravel() for v in model.trainable_variables])
 
     trajectory = [flat()]
     for idx in order:
-        step(tf.constant(x[idx]), tf.constant(y[idx]))
+        step(x[idx], y[idx])
         trajectory.append(flat())
     return np.stack(trajectory)

@@ -1,0 +1,251 @@
+"""The few things Keras's ``ops`` cannot say alike on every backend: gradients.
+
+Everything else in lipnb is written with ``keras.ops``. What differs between TensorFlow,
+JAX and PyTorch is how a gradient is taken: a ``GradientTape``, a function transform, or
+autograd. This module holds one implementation of each gradient lipnb needs per backend:
+
+- :func:`input_gradient`: ``d sum(f(x)) / dx`` (gradient penalties, attacks, slopes,
+  Jacobians), differentiable again where a penalty needs it;
+- :func:`value_and_grad`: a loss and its gradient with respect to Keras variables, for
+  training loops written once for all backends (on JAX through Keras's stateless scopes);
+- :func:`linear_adjoint`: ``A^T y`` of a linear map ``A`` given as a function (the
+  transposed convolution of a convolution layer);
+- :func:`init_scope`: create variables eagerly even while TensorFlow traces a function.
+
+``import lipnb`` imports TensorFlow only when it is Keras's backend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+from keras import ops
+
+__all__ = ["SUPPORTED", "name", "input_gradient", "value_and_grad", "linear_adjoint", "init_scope",
+           "is_traced", "compile_stateful", "float64"]
+
+SUPPORTED = ("tensorflow", "jax", "torch")
+
+
+def name() -> str:
+    """Keras's backend, checked to be one lipnb supports."""
+    backend = keras.backend.backend()
+    if backend not in SUPPORTED:
+        raise RuntimeError(f"lipnb supports the Keras backends {', '.join(SUPPORTED)}; "
+                           f"this Keras runs on {backend!r} (set KERAS_BACKEND to one of them)")
+    return backend
+
+
+def init_scope():
+    """A context that creates variables eagerly, also inside a traced ``tf.function``."""
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.init_scope()
+    return contextlib.nullcontext()
+
+
+def is_traced(x) -> bool:
+    """Whether ``x`` is a symbolic value of a JAX transformation (jit, grad, vmap)."""
+    if name() != "jax":
+        return False
+    import jax
+
+    return isinstance(x, jax.core.Tracer)
+
+
+def float64() -> str:
+    """``"float64"`` where the backend computes in it; JAX does only with x64 enabled."""
+    if name() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            return "float32"
+    return "float64"
+
+
+def input_gradient(fn, x, *, differentiable: bool = False):
+    """``(fn(x), d sum(fn(x)) / dx)``.
+
+    Args:
+        fn: maps a tensor ``x`` to a tensor (for example a critic's scores).
+        x: the point, a tensor or array.
+        differentiable: keep the gradient differentiable in whatever ``fn`` closes over
+            (the critic's weights), as a gradient penalty needs. TensorFlow and JAX always
+            are, inside an enclosing tape or transform; PyTorch needs ``create_graph``.
+    """
+    backend = name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+            total = tf.reduce_sum(y)
+        return y, tape.gradient(total, x)
+    if backend == "jax":
+        import jax
+
+        x = ops.convert_to_tensor(x)
+        # A child scope: state the call updates (a power-iteration vector under
+        # training=True) would otherwise escape the transform as a leaked tracer.
+        with _child_scope():
+            def total(xv):
+                y = fn(xv)
+                return ops.sum(y), y
+
+            (_, y), grad = jax.value_and_grad(total, has_aux=True)(x)
+        return y, grad
+    import torch
+
+    x = ops.convert_to_tensor(x).detach().requires_grad_(True)
+    with torch.enable_grad():
+        y = fn(x)
+        (grad,) = torch.autograd.grad(y.sum(), x, create_graph=differentiable)
+    return y, grad
+
+
+def value_and_grad(loss_fn, variables):
+    """``(loss, aux), grads``: ``loss_fn()`` returns ``(loss, aux)``; grads for ``variables``.
+
+    ``variables`` are Keras variables that ``loss_fn`` reads. State that ``loss_fn``
+    assigns (power-iteration vectors, random seeds) is kept, as it would be eagerly. On
+    JAX this runs ``loss_fn`` in a stateless scope with the variables' values as the
+    arguments of ``jax.value_and_grad``: inside a stateless train step it reads and
+    updates that step's state; outside one, the updates are written to the variables.
+    """
+    backend = name()
+    variables = list(variables)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss, aux = loss_fn()
+        return (loss, aux), tape.gradient(loss, variables)
+    if backend == "torch":
+        import torch
+
+        with torch.enable_grad():
+            loss, aux = loss_fn()
+            grads = torch.autograd.grad(loss, [v.value for v in variables], allow_unused=True)
+        grads = [ops.zeros_like(v.value) if g is None else g for v, g in zip(variables, grads)]
+        return (loss, aux), grads
+    import jax
+    from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+    outer = get_stateless_scope()
+    base = dict(outer.state_mapping) if outer is not None else {}
+    assigned = {}  # id -> variable, for every variable loss_fn assigns
+
+    def scoped(values):
+        scope = _RecordingScope(assigned)
+        scope.state_mapping = {**base, **{id(v): x for v, x in zip(variables, values)}}
+        with scope:
+            loss, aux = loss_fn()
+        return loss, (aux, {k: scope.state_mapping[k] for k in assigned})
+
+    values = [base[id(v)] if id(v) in base else v.value for v in variables]
+    (loss, (aux, updates)), grads = jax.value_and_grad(scoped, has_aux=True)(values)
+    differentiated = {id(v) for v in variables}
+    for key, value in updates.items():
+        if key in differentiated:
+            continue
+        if outer is not None:
+            outer.add_update((assigned[key], value))
+        else:
+            assigned[key].assign(value)
+    return (loss, aux), grads
+
+
+def linear_adjoint(forward, x_shape, y, dtype="float32"):
+    """``A^T y`` for the linear map ``forward`` on inputs of shape ``x_shape``."""
+    backend = name()
+    zeros = ops.zeros(x_shape, dtype)
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(zeros)
+            out = forward(zeros)
+        return tape.gradient(out, zeros, output_gradients=y)
+    if backend == "jax":
+        import jax
+
+        _, pullback = jax.vjp(forward, zeros)
+        return pullback(ops.cast(y, dtype))[0]
+    import torch
+
+    zeros = zeros.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out = forward(zeros)
+        (grad,) = torch.autograd.grad(out, zeros, grad_outputs=ops.cast(y, dtype))
+    return grad
+
+
+def compile_stateful(fn, variables):
+    """``fn`` compiled for repeated calls that read and update Keras ``variables``.
+
+    TensorFlow traces it once (``tf.function``). JAX jits a pure version that takes the
+    variables' values as state inside a stateless scope and writes the new values back
+    after each call. PyTorch runs it eagerly. ``fn`` may call :func:`value_and_grad` and
+    an optimizer's ``apply_gradients``; every variable it updates must be in ``variables``
+    (on JAX an update of any other variable is lost, so it raises instead).
+    """
+    backend = name()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn)
+    if backend == "torch":
+        return fn
+    import jax
+
+    variables = list(variables)
+    known = {id(v) for v in variables}
+
+    def pure(values, *args):
+        assigned = {}
+        scope = _RecordingScope(assigned)
+        scope.state_mapping = {id(v): x for v, x in zip(variables, values)}
+        with scope:
+            out = fn(*args)
+        unknown = [v.path for k, v in assigned.items() if k not in known]
+        if unknown:
+            raise RuntimeError(f"compile_stateful: the function updates variables it was not given: {unknown}")
+        return out, [scope.state_mapping[id(v)] for v in variables]
+
+    jitted = jax.jit(pure)
+
+    def call(*args):
+        out, values = jitted([v.value for v in variables], *args)
+        for v, x in zip(variables, values):
+            v.assign(x)
+        return out
+
+    return call
+
+
+class _RecordingScope(keras.StatelessScope):
+    """A stateless scope that also remembers which variables were assigned."""
+
+    def __init__(self, assigned: dict):
+        super().__init__()
+        self.assigned = assigned
+
+    def add_update(self, update):
+        super().add_update(update)
+        self.assigned[id(update[0])] = update[0]
+
+
+@contextlib.contextmanager
+def _child_scope():
+    """On JAX: a scope that reads the current state and drops what the call assigns."""
+    from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+    outer = get_stateless_scope()
+    scope = _RecordingScope({})
+    scope.state_mapping = dict(outer.state_mapping) if outer is not None else {}
+    with scope:
+        yield
