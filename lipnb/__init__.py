@@ -58,7 +58,7 @@ from lipnb.penalties import SpectralNormRegularizer, gradient_penalty
 from lipnb.plotting import use_style
 from lipnb.training import l2_penalty, parameter_trajectory
 from lipnb.repro import NotebookRun, seed_everything, start_notebook
-from lipnb import stats
+from lipnb import backend, stats
 from lipnb.tables import markdown_table, show_table
 
 __version__ = "0.1.0"
@@ -126,6 +126,7 @@ __all__ = [
     "stable_rank",
     "start_notebook",
     "stats",
+    "backend",
     "markdown_table",
     "show_table",
     "use_style",

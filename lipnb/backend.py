@@ -190,8 +190,9 @@ def compile_stateful(fn, variables):
     TensorFlow traces it once (``tf.function``). JAX jits a pure version that takes the
     variables' values as state inside a stateless scope and writes the new values back
     after each call. PyTorch runs it eagerly. ``fn`` may call :func:`value_and_grad` and
-    an optimizer's ``apply_gradients``; every variable it updates must be in ``variables``
-    (on JAX an update of any other variable is lost, so it raises instead).
+    an optimizer's ``apply_gradients``. On JAX, variables that ``fn`` assigns but that are
+    not in ``variables`` (a seed generator's state) are found by one abstract trace and
+    carried too.
     """
     backend = name()
     if backend == "tensorflow":
@@ -203,22 +204,28 @@ def compile_stateful(fn, variables):
     import jax
 
     variables = list(variables)
-    known = {id(v) for v in variables}
+    jitted = None
 
-    def pure(values, *args):
-        assigned = {}
+    def pure(values, *args, assigned=None):
+        assigned = {} if assigned is None else assigned
         scope = _RecordingScope(assigned)
         scope.state_mapping = {id(v): x for v, x in zip(variables, values)}
         with scope:
             out = fn(*args)
-        unknown = [v.path for k, v in assigned.items() if k not in known]
-        if unknown:
-            raise RuntimeError(f"compile_stateful: the function updates variables it was not given: {unknown}")
         return out, [scope.state_mapping[id(v)] for v in variables]
 
-    jitted = jax.jit(pure)
-
     def call(*args):
+        nonlocal jitted
+        if jitted is None:
+            # Trace once, abstractly, to find the variables fn assigns beyond those given
+            # (a seed generator's state, say): state must be carried, or each call would
+            # start from the same values.
+            assigned = {}
+            jax.eval_shape(lambda values, *a: pure(values, *a, assigned=assigned),
+                           [v.value for v in variables], *args)
+            known = {id(v) for v in variables}
+            variables.extend(v for k, v in assigned.items() if k not in known)
+            jitted = jax.jit(pure)
         out, values = jitted([v.value for v in variables], *args)
         for v, x in zip(variables, values):
             v.assign(x)

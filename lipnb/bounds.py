@@ -72,7 +72,7 @@ def _layer_lipschitz(layer, input_shape, conv_method="exact") -> float:
     if kind in _NEUTRAL_LAYERS:
         return 1.0
     if isinstance(layer, SpectralNormalization):
-        kernel = layer.normalized_weight(training=False).numpy()
+        kernel = keras.ops.convert_to_numpy(layer.normalized_weight(training=False))
         return _linear_lipschitz(layer.layer, kernel, input_shape, conv_method)
     if isinstance(layer, keras.layers.SpectralNormalization):
         # Keras's wrapper computes with whatever kernel is stored (it normalizes the

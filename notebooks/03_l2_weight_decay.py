@@ -47,7 +47,7 @@ import keras
 import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 run = lipnb.start_notebook("03_l2_weight_decay", globals(), profiles={
     "smoke": dict(steps=20, sweep_l2=[0.0, 1e-3], sweep_seeds=2, epochs=2),
@@ -62,10 +62,9 @@ x_train, y_train, x_test, y_test = lipnb.load_digits_split(seed=run.seed)
 
 # %%
 lam = 1e-3
-w = tf.Variable(np.random.default_rng(run.seed).standard_normal((64, 32)))
-with tf.GradientTape() as tape:
-    penalty = lam * tf.reduce_sum(tf.square(w))
-grad_error = float(tf.reduce_max(tf.abs(tape.gradient(penalty, w) - 2 * lam * w)))
+w = keras.Variable(np.random.default_rng(run.seed).standard_normal((64, 32)), dtype=lipnb.backend.float64())
+_, (grad,) = lipnb.backend.value_and_grad(lambda: (lam * ops.sum(ops.square(w)), None), [w])
+grad_error = float(ops.max(ops.abs(grad - 2 * lam * w.value)))
 print(f"max |autodiff gradient - 2 lambda W| = {grad_error:.2e}")
 
 # %% [markdown]

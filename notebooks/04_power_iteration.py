@@ -48,7 +48,6 @@ import keras
 import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
 
 run = lipnb.start_notebook("04_power_iteration", globals(), profiles={
     "smoke": dict(matrices=10, dim=16, iterations=60, starts=3, train_steps=30, tracking_seeds=2),
@@ -343,18 +342,20 @@ def train_sn_recording(model, steps, seed, batch_size=64):
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     order = np.random.default_rng(seed).integers(0, len(x_train), size=(steps, batch_size))
 
-    @tf.function
-    def step(xb, yb):
-        with tf.GradientTape() as tape:
-            loss = loss_fn(yb, model(xb, training=True))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    optimizer.build(model.trainable_variables)
 
+    def step(xb, yb):
+        _, grads = lipnb.backend.value_and_grad(
+            lambda: (loss_fn(yb, model(xb, training=True)), None), model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return 0
+
+    step = lipnb.backend.compile_stateful(step, list(model.variables) + list(optimizer.variables))
     kernels, vectors = [], []
     for idx in order:
-        kernels.append([layer.layer.kernel.numpy() for layer in sn])
-        step(tf.constant(x_train[idx]), tf.constant(y_train[idx]))
-        vectors.append([layer.vector.numpy().ravel() for layer in sn])
+        kernels.append([keras.ops.convert_to_numpy(layer.layer.kernel) for layer in sn])
+        step(x_train[idx], y_train[idx])
+        vectors.append([keras.ops.convert_to_numpy(layer.vector).ravel() for layer in sn])
     return ([np.array([k[i] for k in kernels], np.float64) for i in range(len(sn))],
             [np.array([v[i] for v in vectors], np.float64) for i in range(len(sn))])
 

@@ -60,7 +60,6 @@ import keras
 import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
 
 run = lipnb.start_notebook("05_spectral_norm_regularization", globals(), profiles={
     "smoke": dict(seeds=2, small_batch=32, small_batch_epochs=2, full_batch_steps=20, sgd_rates=[0.1],
@@ -95,10 +94,15 @@ print(f"{len(SEEDS)} paired units, each with its own split: {N_FIT} training, "
 # training image with another image of the same batch.
 
 # %%
-def true_class_penalty(weight):
+def true_class_penalty(weight, seed):
+    draws = keras.random.SeedGenerator(seed)  # the interpolation weights' own stream
+
     def penalty(model, x, y):
-        critic = lambda inputs, training: tf.gather(model(inputs, training=training), y, batch_dims=1)
-        return weight * lipnb.gradient_penalty(critic, x, tf.roll(x, 1, axis=0), one_sided=True)
+        labels = keras.ops.reshape(keras.ops.cast(y, "int32"), (-1, 1))
+        critic = lambda inputs, training: keras.ops.take_along_axis(  # noqa: E731
+            model(inputs, training=training), labels, axis=1)[:, 0]
+        return weight * lipnb.gradient_penalty(critic, x, keras.ops.roll(x, 1, axis=0), one_sided=True,
+                                               seed=draws)
     return penalty
 
 def build(method, setting, model_seed):
@@ -109,7 +113,7 @@ def build(method, setting, model_seed):
         return keras.Sequential([keras.Input((64,)), *layers, keras.layers.Rescaling(setting)]), None
     reg = {"l2": lambda: keras.regularizers.L2(setting),
            "SN-reg": lambda: lipnb.SpectralNormRegularizer(setting)}.get(method, lambda: None)()
-    extra = true_class_penalty(setting) if method == "GP" else None
+    extra = true_class_penalty(setting, model_seed) if method == "GP" else None
     return lipnb.digits_mlp(seed=model_seed, kernel_regularizer=reg), extra
 
 def accuracies(model, unit):

@@ -55,7 +55,7 @@ import keras
 import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
+from keras import ops
 from lipnb.stats import note_if_inconclusive, one_sample, paired_comparison
 
 run = lipnb.start_notebook("08_constraint_vs_reparameterization", globals(), profiles={
@@ -74,11 +74,10 @@ rng = np.random.default_rng(run.seed)
 
 # %%
 def exact_reparam_gradient(w, x):
-    w = tf.constant(w, tf.float64)
-    with tf.GradientTape() as tape:
-        tape.watch(w)
-        loss = tf.reduce_sum(tf.sin(x.astype(np.float64) @ (w / tf.linalg.svd(w, compute_uv=False)[0])))
-    return tape.gradient(loss, w).numpy()
+    wide = lipnb.backend.float64()
+    xw = ops.convert_to_tensor(x, wide)
+    loss = lambda w: ops.sin(ops.matmul(xw, w / ops.svd(w, compute_uv=False)[0]))  # noqa: E731
+    return ops.convert_to_numpy(lipnb.backend.input_gradient(loss, ops.convert_to_tensor(w, wide))[1])
 
 def method_gradients(w, x):
     """Gradient each method applies at the normalized weights w (sigma(w) = 1)."""
@@ -95,9 +94,8 @@ def method_gradients(w, x):
     plain.kernel.assign(w)
     for name, layer, var in (("lipnb SN", lip, lip.layer.kernel), ("Keras SN", ker, ker.layer.kernel),
                              ("post-step constraint", plain, plain.kernel)):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(tf.sin(layer(x, training=True)))
-        out[name] = tape.gradient(loss, var).numpy()
+        _, (grad,) = lipnb.backend.value_and_grad(lambda: (ops.sum(ops.sin(layer(x, training=True))), None), [var])
+        out[name] = ops.convert_to_numpy(grad)
     return out
 
 errors = {"lipnb SN": [], "Keras SN": [], "post-step constraint": []}
@@ -398,12 +396,16 @@ def custom_loop(critic, training):
     opt = keras.optimizers.Adam(1e-3)
     opt.build(critic.trainable_variables)
 
-    @tf.function
+    def loss():
+        scores = critic(loop_batch, training=True) if training else critic(loop_batch)
+        return ops.mean(scores[:256]) - ops.mean(scores[256:]), None
+
     def loop_step():
-        with tf.GradientTape() as tape:
-            scores = critic(loop_batch, training=True) if training else critic(loop_batch)
-            loss = tf.reduce_mean(scores[:256]) - tf.reduce_mean(scores[256:])
-        opt.apply_gradients(zip(tape.gradient(loss, critic.trainable_variables), critic.trainable_variables))
+        _, grads = lipnb.backend.value_and_grad(loss, critic.trainable_variables)
+        opt.apply_gradients(zip(grads, critic.trainable_variables))
+        return 0
+
+    loop_step = lipnb.backend.compile_stateful(loop_step, list(critic.variables) + list(opt.variables))
 
     bounds = []
     for step in range(run.size.loop_steps):

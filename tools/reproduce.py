@@ -33,6 +33,8 @@ NOTEBOOKS = ROOT / "notebooks"
 PACKAGE = ROOT / "lipnb"
 DEFAULT_PROFILE = "quick"
 PROFILES = ("smoke", "quick", "full")
+BACKENDS = ("tensorflow", "jax", "torch")
+DEFAULT_BACKEND = "tensorflow"  # the committed renders' stack
 KERNEL = "lipnb"
 KERNELSPEC = {"name": KERNEL, "display_name": "Python (lipnb)", "language": "python"}
 # Native libraries (TensorFlow's C++ logging) write to the kernel's file descriptor 2.
@@ -68,11 +70,13 @@ def notebook_sources(only: list[str] | None = None) -> list[Path]:
     return sources
 
 
-def output_paths(source: Path, profile: str, seed: int = 0) -> tuple[Path, Path]:
-    """Where a notebook's rendered .ipynb and results .json go for a profile and seed."""
-    if profile == DEFAULT_PROFILE and seed == 0:
+def output_paths(source: Path, profile: str, seed: int = 0,
+                 backend: str = DEFAULT_BACKEND) -> tuple[Path, Path]:
+    """Where a notebook's rendered .ipynb and results .json go for a profile, seed and backend."""
+    if profile == DEFAULT_PROFILE and seed == 0 and backend == DEFAULT_BACKEND:
         return source.with_suffix(".ipynb"), ROOT / "results" / f"{source.stem}.json"
-    base = ROOT / "build" / profile if seed == 0 else ROOT / "build" / f"seed-{seed}" / profile
+    base = ROOT / "build" if backend == DEFAULT_BACKEND else ROOT / "build" / backend
+    base = base / profile if seed == 0 else base / f"seed-{seed}" / profile
     return base / "notebooks" / f"{source.stem}.ipynb", base / "results" / f"{source.stem}.json"
 
 
@@ -80,8 +84,9 @@ def stamp(source: Path, lipnb_sha: str, profile: str) -> dict:
     return {"source_sha256": sha256_file(source), "lipnb_sha256": lipnb_sha, "profile": profile}
 
 
-def is_up_to_date(source: Path, lipnb_sha: str, profile: str, seed: int = 0) -> bool:
-    ipynb, results = output_paths(source, profile, seed)
+def is_up_to_date(source: Path, lipnb_sha: str, profile: str, seed: int = 0,
+                  backend: str = DEFAULT_BACKEND) -> bool:
+    ipynb, results = output_paths(source, profile, seed, backend)
     if not (ipynb.exists() and results.exists()):
         return False
     want = stamp(source, lipnb_sha, profile)
@@ -109,16 +114,19 @@ def _clean_for_commit(nb) -> None:
 
 
 def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
-            outputs: tuple[Path, Path] | None = None, seed: int = 0) -> None:
+            outputs: tuple[Path, Path] | None = None, seed: int = 0,
+            backend: str = DEFAULT_BACKEND, kernel: str = KERNEL) -> None:
     """Run one notebook with papermill; move its outputs into place on success.
 
     ``outputs`` overrides where the rendered notebook and results go (benchmarks use it).
+    ``backend`` is Keras's backend in the kernel (``KERAS_BACKEND``); ``kernel`` the
+    Jupyter kernel to run it in (any kernel with lipnb's dependencies).
     """
     import jupytext
     import nbformat
     import papermill
 
-    ipynb, results = outputs or output_paths(source, profile, seed)
+    ipynb, results = outputs or output_paths(source, profile, seed, backend)
     workdir.mkdir(parents=True, exist_ok=True)
     tmp_in = workdir / f"{source.stem}.input.ipynb"
     tmp_out = workdir / f"{source.stem}.ipynb"
@@ -127,12 +135,17 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
         p.unlink(missing_ok=True)
 
     nb = jupytext.read(source)
-    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": f"Python ({kernel})", "language": "python"}
     nbformat.write(nb, tmp_in)
     params = {} if profile == DEFAULT_PROFILE else {"profile": profile}
     if seed != 0:
         params["seed"] = seed
     os.environ["LIPNB_RESULTS_PATH"] = str(tmp_json)
+    os.environ["KERAS_BACKEND"] = backend  # the kernel inherits it
+    if backend == "jax":
+        # The notebooks compare float64 computations in places; JAX gives float64 only
+        # with x64 on (Keras's default float stays float32).
+        os.environ.setdefault("JAX_ENABLE_X64", "1")
     # The kernel inherits our stderr; send its TensorFlow chatter to a log file instead.
     log = open(workdir / f"{source.stem}.kernel.log", "w")
     saved_stderr = os.dup(2)
@@ -140,7 +153,7 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
     os.dup2(log.fileno(), 2)
     try:
         papermill.execute_notebook(
-            str(tmp_in), str(tmp_out), parameters=params, kernel_name=KERNEL,
+            str(tmp_in), str(tmp_out), parameters=params, kernel_name=kernel,
             cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
             extra_arguments=KERNEL_ARGUMENTS,
         )
@@ -160,6 +173,7 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
     if data.get("seed") != seed:
         raise RuntimeError(f"{source.name} recorded seed {data.get('seed')!r}, not {seed!r}")
     ordered = {"notebook": source.stem, "profile": profile, "seed": data["seed"],
+               **({} if backend == DEFAULT_BACKEND else {"backend": backend}),
                "source_sha256": want["source_sha256"], "lipnb_sha256": lipnb_sha,
                "claims": data["claims"]}
 
@@ -172,15 +186,15 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
     _atomic_write(ipynb, nbformat.writes(out) + "\n")
 
 
-def write_summary(profile: str, seed: int = 0) -> Path:
-    results_dir = output_paths(NOTEBOOKS / "00_x.py", profile, seed)[1].parent
+def write_summary(profile: str, seed: int = 0, backend: str = DEFAULT_BACKEND) -> Path:
+    results_dir = output_paths(NOTEBOOKS / "00_x.py", profile, seed, backend)[1].parent
     results_dir.mkdir(parents=True, exist_ok=True)
     path = results_dir / "SUMMARY.md"
     text = report.summary_markdown(results_dir, profile)
     if not path.exists() or path.read_text() != text:
         _atomic_write(path, text)
     readme = ROOT / "README.md"
-    if profile == DEFAULT_PROFILE and seed == 0 and readme.exists():
+    if profile == DEFAULT_PROFILE and seed == 0 and backend == DEFAULT_BACKEND and readme.exists():
         # The README's notebook and claims tables are generated from the committed results.
         text = report.readme_text(readme.read_text(), results_dir)
         if readme.read_text() != text:
@@ -195,7 +209,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="execute even if up to date")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed for every notebook; other than 0, outputs go to build/seed-N/")
+    parser.add_argument("--backend", default=os.environ.get("KERAS_BACKEND", DEFAULT_BACKEND),
+                        help=f"Keras backend: {', '.join(BACKENDS)} (default: $KERAS_BACKEND, else "
+                             f"{DEFAULT_BACKEND}); other than {DEFAULT_BACKEND}, outputs go to build/BACKEND/")
+    parser.add_argument("--kernel", default=KERNEL,
+                        help=f"Jupyter kernel to execute in (default {KERNEL!r}, the one `make` installs; "
+                             "e.g. python3 on a machine without the Makefile's environment)")
     args = parser.parse_args(argv)
+    if args.backend not in BACKENDS:
+        parser.error(f"unknown backend {args.backend!r}; choose one of {', '.join(BACKENDS)}")
     if args.profile not in PROFILES:
         parser.error(f"unknown profile {args.profile!r}; choose one of {', '.join(PROFILES)}")
     if args.seed < 0:
@@ -204,17 +226,20 @@ def main(argv: list[str] | None = None) -> int:
     sources = notebook_sources(args.only)
     lipnb_sha = package_hash()
     workdir = ROOT / "build" / "tmp" / (args.profile if args.seed == 0 else f"{args.profile}-seed-{args.seed}")
+    if args.backend != DEFAULT_BACKEND:
+        workdir = workdir.with_name(f"{workdir.name}-{args.backend}")
     t_all = time.perf_counter()
     ran = 0
     for i, source in enumerate(sources, 1):
         tag = f"[{i}/{len(sources)}] {source.stem} ({args.profile}" + (f", seed {args.seed})" if args.seed else ")")
-        if not args.force and is_up_to_date(source, lipnb_sha, args.profile, args.seed):
+        if not args.force and is_up_to_date(source, lipnb_sha, args.profile, args.seed, args.backend):
             print(f"{tag}: up to date", flush=True)
             continue
         t0 = time.perf_counter()
         print(f"{tag}: executing ...", flush=True)
         try:
-            execute(source, lipnb_sha, args.profile, workdir, seed=args.seed)
+            execute(source, lipnb_sha, args.profile, workdir, seed=args.seed, backend=args.backend,
+                    kernel=args.kernel)
         except Exception as exc:  # report which notebook and which cell failed
             cell = getattr(exc, "exec_count", None)
             where = f"cell [{cell}]" if cell is not None else "outside a cell"
@@ -225,8 +250,10 @@ def main(argv: list[str] | None = None) -> int:
                   "committed files were left unchanged", file=sys.stderr)
             return 1
         ran += 1
-        print(f"{tag}: done in {time.perf_counter() - t0:.1f} s", flush=True)
-    summary = write_summary(args.profile, args.seed)
+        seconds = time.perf_counter() - t0
+        (workdir / f"{source.stem}.seconds").write_text(f"{seconds:.1f}\n")  # for tools/gpu_run.py
+        print(f"{tag}: done in {seconds:.1f} s", flush=True)
+    summary = write_summary(args.profile, args.seed, args.backend)
     print(f"{ran} of {len(sources)} notebooks executed in {time.perf_counter() - t_all:.1f} s; "
           f"claims: {summary.relative_to(ROOT)}")
     return 0

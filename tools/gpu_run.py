@@ -1,0 +1,168 @@
+"""Run every notebook on another backend (a GPU machine), and compare with the CPU run.
+
+Two steps, because the GPU machine has no TensorFlow and the committed CPU results are
+here:
+
+``python3 tools/gpu_run.py run --profile quick --jobs 3 --out DIR``
+    On the GPU machine: executes each notebook with ``tools/reproduce.py --backend jax
+    --kernel python3`` (``--jobs`` notebooks at a time; one GPU is shared, so JAX is told
+    not to preallocate its memory), and writes ``DIR/gpu.json``: the device line, each
+    notebook's wall time and exit status, and every verdict. Outputs (rendered notebooks,
+    results) go to ``build/jax/<profile>/``, never over the committed CPU renders.
+
+``python tools/gpu_run.py report --run DIR/gpu.json``
+    Here: writes ``benchmarks/results/gpu.md``: the device, each notebook's GPU wall time
+    beside the CPU quick profile's (``build/tmp/quick/*.seconds`` of the last local
+    ``make reproduce``), and every verdict beside the committed CPU verdict.
+
+Neither step imports TensorFlow or lipnb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import reproduce  # noqa: E402  (tools/ is not a package)
+
+
+def device_line() -> str:
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                              "--format=csv,noheader"], capture_output=True, text=True, timeout=30)
+        gpu = out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "no NVIDIA GPU"
+    except (OSError, subprocess.TimeoutExpired):
+        gpu = "no NVIDIA GPU"
+    return f"{gpu}; {os.cpu_count()} CPU cores; Python {platform.python_version()}"
+
+
+def versions(backend: str) -> str:
+    code = (f"import importlib, keras; m = importlib.import_module({backend!r}); "
+            "import jax; print(f'keras {keras.__version__}, {m.__name__} {m.__version__}, devices {jax.devices()}')"
+            if backend == "jax" else
+            f"import importlib, keras; m = importlib.import_module({backend!r}); "
+            "print(f'keras {keras.__version__}, {m.__name__} {m.__version__}')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": backend})
+    return out.stdout.strip() or out.stderr.strip().splitlines()[-1]
+
+
+def run(args) -> int:
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sources = reproduce.notebook_sources(args.only)
+    env = {**os.environ, "KERAS_BACKEND": args.backend, "PYTHONUNBUFFERED": "1",
+           # several kernels share one GPU: allocate as needed instead of 75% each
+           "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "PYTHONPATH": os.pathsep.join(
+               p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    record = {"device": device_line(), "versions": versions(args.backend), "backend": args.backend,
+              "profile": args.profile, "jobs": args.jobs, "notebooks": {}}
+    print(record["device"], "|", record["versions"], flush=True)
+
+    def one(source: Path):
+        t0 = time.perf_counter()
+        log = out_dir / f"{source.stem}.log"
+        with open(log, "w") as fh:
+            proc = subprocess.run(
+                [sys.executable, str(ROOT / "tools" / "reproduce.py"), "--profile", args.profile,
+                 "--backend", args.backend, "--kernel", args.kernel, "--only", source.stem[:2], "--force"],
+                stdout=fh, stderr=subprocess.STDOUT, env=env, timeout=args.timeout)
+        seconds = time.perf_counter() - t0
+        status = "ok" if proc.returncode == 0 else f"failed (exit {proc.returncode})"
+        print(f"{source.stem}: {status} in {seconds:.1f} s", flush=True)
+        return source.stem, seconds, status
+
+    t_all = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        # The longest notebooks first, so the pool finishes together.
+        order = sorted(sources, key=lambda s: -LONGEST_FIRST.get(s.stem[:2], 0))
+        for stem, seconds, status in pool.map(one, order):
+            _, results = reproduce.output_paths(reproduce.NOTEBOOKS / f"{stem}.py", args.profile,
+                                                backend=args.backend)
+            claims = json.loads(results.read_text())["claims"] if status == "ok" and results.exists() else []
+            record["notebooks"][stem] = {"seconds": round(seconds, 1), "status": status,
+                                         "verdicts": {c["id"]: c["verdict"] for c in claims}}
+    record["total_seconds"] = round(time.perf_counter() - t_all, 1)
+    (out_dir / "gpu.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(f"all notebooks in {record['total_seconds']} s; wrote {out_dir / 'gpu.json'}")
+    return 0 if all(n["status"] == "ok" for n in record["notebooks"].values()) else 1
+
+
+# Rough CPU quick-profile order of the notebooks' cost (largest first), for scheduling.
+LONGEST_FIRST = {"06": 9, "05": 8, "07": 7, "08": 6, "03": 5, "09": 4, "04": 3, "01": 2, "02": 1}
+
+
+def report(args) -> int:
+    data = json.loads(Path(args.run).read_text())
+    cpu_times = {}
+    for path in (ROOT / "build" / "tmp" / "quick").glob("*.seconds"):
+        cpu_times[path.stem] = float(path.read_text())
+    lines = [
+        "# The notebooks on a GPU",
+        "",
+        f"Written by `tools/gpu_run.py` from one run of the **{data['profile']}** profile on the "
+        f"**{data['backend']}** backend, {data['jobs']} notebooks at a time on one GPU.",
+        "",
+        f"- GPU machine: {data['device']}",
+        f"- Software there: {data['versions']}",
+        "- CPU run: the committed renders (TensorFlow, 2 CPU cores, quick profile); CPU times are "
+        "those of the last local `make reproduce`.",
+        "",
+        "| notebook | GPU wall time, s | CPU wall time, s | status |",
+        "|---|---|---|---|",
+    ]
+    for stem, info in sorted(data["notebooks"].items()):
+        cpu = f"{cpu_times[stem]:.1f}" if stem in cpu_times else "not measured"
+        lines.append(f"| {stem} | {info['seconds']:.1f} | {cpu} | {info['status']} |")
+    total_cpu = sum(cpu_times.get(s, 0.0) for s in data["notebooks"])
+    lines += [f"| **all ({data['jobs']} at a time on the GPU; one after another on the CPU)** | "
+              f"**{data['total_seconds']:.1f}** | **{total_cpu:.1f}** | |", ""]
+    lines += ["| notebook | claim | GPU verdict | CPU verdict |", "|---|---|---|---|"]
+    differ = 0
+    for stem, info in sorted(data["notebooks"].items()):
+        cpu_path = ROOT / "results" / f"{stem}.json"
+        cpu = {c["id"]: c["verdict"] for c in json.loads(cpu_path.read_text())["claims"]} if cpu_path.exists() else {}
+        for claim in sorted(set(cpu) | set(info["verdicts"])):
+            gpu_v, cpu_v = info["verdicts"].get(claim, "not run"), cpu.get(claim, "not run")
+            mark = "" if gpu_v == cpu_v else " **(differs)**"
+            differ += gpu_v != cpu_v
+            lines.append(f"| {stem} | `{claim}` | {gpu_v}{mark} | {cpu_v} |")
+    lines += ["", f"{differ} verdict(s) differ between the two runs.", ""]
+    out = ROOT / "benchmarks" / "results" / "gpu.md"
+    out.write_text("\n".join(lines))
+    print(f"wrote {out.relative_to(ROOT)}; {differ} verdict(s) differ")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="execute the notebooks on this machine's backend")
+    p_run.add_argument("--profile", default="quick", choices=reproduce.PROFILES)
+    p_run.add_argument("--backend", default="jax", choices=reproduce.BACKENDS)
+    p_run.add_argument("--kernel", default="python3")
+    p_run.add_argument("--jobs", type=int, default=3)
+    p_run.add_argument("--timeout", type=float, default=3000, help="seconds per notebook")
+    p_run.add_argument("--only", nargs="*")
+    p_run.add_argument("--out", default=str(ROOT / "build" / "gpu"))
+    p_rep = sub.add_parser("report", help="write benchmarks/results/gpu.md from a run")
+    p_rep.add_argument("--run", required=True)
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        if args.jobs < 1:
+            parser.error("--jobs must be >= 1")
+        return run(args)
+    return report(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
