@@ -83,7 +83,7 @@ import keras
 import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
+from keras import ops
 from lipnb.stats import one_sample, paired_comparison
 
 run = lipnb.start_notebook("06_wgan_gp_vs_sn", globals(), profiles={
@@ -389,17 +389,26 @@ digit_floor = lipnb.frechet_distance(lipnb.predict(features, x_digits[:len(x_dig
 
 
 def unit(x):
-    return x / tf.maximum(tf.norm(x), 1e-12)
+    return x / ops.maximum(ops.norm(x), 1e-12)
 
 
 def per_call_sn(w, iterations=5):
     """The author's SN: the reshaped kernel's norm from all ones, every call, gradient through it all."""
-    m = tf.reshape(w, (-1, w.shape[-1]))
-    u = tf.ones((1, m.shape[0]))
+    m = ops.reshape(w, (-1, w.shape[-1]))
+    u = ops.ones((1, m.shape[0]))
     for _ in range(iterations):
-        v = unit(tf.matmul(u, m))
-        u = unit(tf.matmul(v, m, transpose_b=True))
-    return w / tf.reduce_sum(tf.matmul(u, m) * v)
+        v = unit(ops.matmul(u, m))
+        u = unit(ops.matmul(v, ops.transpose(m)))
+    return w / ops.sum(ops.matmul(u, m) * v)
+
+
+def batch_moments(h, axes):
+    """Batch mean and variance as TensorFlow's tf.nn.moments computes them, on every backend:
+    the variance's gradient does not flow through the mean. That leaves first derivatives
+    unchanged but not the gradient penalty's second ones, so keras.ops.moments (exact on JAX
+    and PyTorch) would train the BatchNorm GP critic differently from backend to backend."""
+    mean = ops.mean(h, axis=axes)
+    return mean, ops.mean(ops.square(h - ops.stop_gradient(mean)), axis=axes)
 
 
 class DCGANCritic:
@@ -407,12 +416,13 @@ class DCGANCritic:
     BatchNorm (batch statistics) after all but the first conv, a bias-free Dense(1)."""
 
     def __init__(self, seed, batchnorm, sn):
-        glorot = lambda shape, i: tf.Variable(keras.initializers.GlorotUniform(seed=seed * 10 + i)(shape))  # noqa: E731
+        glorot = lambda shape, i: keras.Variable(keras.initializers.GlorotUniform(seed=seed * 10 + i)(shape),  # noqa: E731
+                                                 name=f"kernel_{i}")
         shapes = [(3, 3, 1, 32), (3, 3, 32, 64), (3, 3, 64, 128)]
         self.kernels = [glorot(shape, i) for i, shape in enumerate(shapes)]
-        self.biases = [tf.Variable(tf.zeros(shape[-1])) for shape in shapes]
-        self.gammas = [tf.Variable(tf.ones(c)) for c in (64, 128)] if batchnorm else []
-        self.betas = [tf.Variable(tf.zeros(c)) for c in (64, 128)] if batchnorm else []
+        self.biases = [keras.Variable(ops.zeros(shape[-1]), name=f"bias_{i}") for i, shape in enumerate(shapes)]
+        self.gammas = [keras.Variable(ops.ones(c), name=f"gamma_{c}") for c in (64, 128)] if batchnorm else []
+        self.betas = [keras.Variable(ops.zeros(c), name=f"beta_{c}") for c in (64, 128)] if batchnorm else []
         self.dense = glorot((128, 1), 9)
         self.batchnorm, self.sn = batchnorm, sn
         self.trainable_variables = self.kernels + self.biases + self.gammas + self.betas + [self.dense]
@@ -421,12 +431,12 @@ class DCGANCritic:
         norm = per_call_sn if self.sn else (lambda w: w)
         h = x
         for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            h = tf.nn.conv2d(h, norm(kernel), 2, "SAME") + bias
+            h = ops.conv(h, norm(kernel), strides=2, padding="same") + bias
             if i > 0 and self.batchnorm:
-                mean, var = tf.nn.moments(h, [0, 1, 2])
-                h = (h - mean) / tf.sqrt(var + 1e-3) * norm(self.gammas[i - 1]) + self.betas[i - 1]
-            h = tf.nn.leaky_relu(h, 0.2)
-        return tf.matmul(tf.reshape(h, (-1, 128)), norm(self.dense))
+                mean, var = batch_moments(h, (0, 1, 2))
+                h = (h - mean) / ops.sqrt(var + 1e-3) * norm(self.gammas[i - 1]) + self.betas[i - 1]
+            h = ops.leaky_relu(h, negative_slope=0.2)
+        return ops.matmul(ops.reshape(h, (-1, 128)), norm(self.dense))
 
 
 AUTHOR_ARMS = {"GP + BatchNorm (the author's)": dict(batchnorm=True, sn=False, gp_weight=10.0),
@@ -443,27 +453,34 @@ def author_run(arm, s, batch=64, n_critic=5):
     opt_c, opt_g = (keras.optimizers.Adam(2e-4, beta_1=0.5) for _ in range(2))
     opt_c.build(critic.trainable_variables)
     opt_g.build(generator.trainable_variables)
-    draws = tf.random.Generator.from_seed(run.seed + s)
+    # The latent and interpolation draws of each step, drawn here and passed in: a stream of
+    # its own, apart from the minibatch order's below.
+    draws = np.random.default_rng([run.seed + s, 1])
 
-    @tf.function
-    def step(reals):
+    def critic_loss(real, fake, eps):
+        loss = ops.mean(critic(fake)) - ops.mean(critic(real))
+        if spec["gp_weight"]:
+            mixed = eps * real + (1 - eps) * fake
+            _, grads = lipnb.backend.input_gradient(critic, mixed, differentiable=True)
+            norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
+            loss += spec["gp_weight"] * ops.mean(ops.square(norms - 1))
+        return loss, None
+
+    def generator_loss(z):
+        return -ops.mean(critic(generator(z, training=True))), None
+
+    def step(reals, z_critic, eps, z_generator):
         for i in range(n_critic):
-            real = reals[i]
-            fake = generator(draws.normal((batch, 32)), training=True)
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(critic(fake)) - tf.reduce_mean(critic(real))
-                if spec["gp_weight"]:
-                    eps = draws.uniform((batch, 1, 1, 1))
-                    mixed = eps * real + (1 - eps) * fake
-                    with tf.GradientTape() as inner:
-                        inner.watch(mixed)
-                        total = tf.reduce_sum(critic(mixed))
-                    norms = tf.sqrt(tf.reduce_sum(tf.square(inner.gradient(total, mixed)), [1, 2, 3]) + 1e-12)
-                    loss += spec["gp_weight"] * tf.reduce_mean(tf.square(norms - 1))
-            opt_c.apply_gradients(zip(tape.gradient(loss, critic.trainable_variables), critic.trainable_variables))
-        with tf.GradientTape() as tape:
-            g_loss = -tf.reduce_mean(critic(generator(draws.normal((batch, 32)), training=True)))
-        opt_g.apply_gradients(zip(tape.gradient(g_loss, generator.trainable_variables), generator.trainable_variables))
+            fake = generator(z_critic[i], training=True)
+            _, grads = lipnb.backend.value_and_grad(lambda: critic_loss(reals[i], fake, eps[i]),
+                                                    critic.trainable_variables)
+            opt_c.apply_gradients(zip(grads, critic.trainable_variables))
+        _, grads = lipnb.backend.value_and_grad(lambda: generator_loss(z_generator), generator.trainable_variables)
+        opt_g.apply_gradients(zip(grads, generator.trainable_variables))
+        return 0
+
+    step = lipnb.backend.compile_stateful(step, critic.trainable_variables + list(generator.variables)
+                                          + list(opt_c.variables) + list(opt_g.variables))
 
     z_eval = np.random.default_rng(run.seed + 500).standard_normal((len(x_digits_test), 32)).astype("float32")
     evaluate = lambda: lipnb.frechet_distance(lipnb.predict(features, lipnb.predict(generator, z_eval)),  # noqa: E731
@@ -471,7 +488,10 @@ def author_run(arm, s, batch=64, n_critic=5):
     order = np.random.default_rng(run.seed + s)
     records = [dict(step=0, critic_steps=0, fd=evaluate())]
     for t in range(1, run.size.digit_steps + 1):
-        step(tf.constant(x_digits[order.integers(0, len(x_digits), n_critic * batch)].reshape(n_critic, batch, 8, 8, 1)))
+        reals = x_digits[order.integers(0, len(x_digits), n_critic * batch)].reshape(n_critic, batch, 8, 8, 1)
+        step(*(ops.convert_to_tensor(a, "float32") for a in (
+            reals, draws.standard_normal((n_critic, batch, 32)), draws.uniform(size=(n_critic, batch, 1, 1, 1)),
+            draws.standard_normal((batch, 32)))))
         if t % run.size.digit_eval_every == 0:
             records.append(dict(step=t, critic_steps=t * n_critic, fd=evaluate()))
     return records, lipnb.predict(generator, z_eval[:16])
@@ -669,19 +689,26 @@ def critic_gap(name, s):
     critic = (maxmin_sn_critic(run.seed + s) if regime == "maxmin" else
               lipnb.make_critic(regime, input_shape=(2,), hidden=(run.size.width,) * 3, seed=run.seed + s))
     opt = keras.optimizers.Adam(**LR)
+    opt.build(critic.trainable_variables)
     rng = np.random.default_rng([run.seed, s, 77])
+    eps_rng = np.random.default_rng([run.seed, s, 78])  # the penalty's interpolation weights
 
-    @tf.function
-    def step(p, q):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(critic(q, training=True)) - tf.reduce_mean(critic(p, training=True))
-            if gp_weight:
-                loss += gp_weight * lipnb.gradient_penalty(critic, p, q)
-        opt.apply_gradients(zip(tape.gradient(loss, critic.trainable_variables), critic.trainable_variables))
+    def loss_fn(p, q, eps):
+        loss = ops.mean(critic(q, training=True)) - ops.mean(critic(p, training=True))
+        if gp_weight:
+            loss += gp_weight * lipnb.gradient_penalty(critic, p, q, epsilon=eps)
+        return loss, None
 
+    def step(p, q, eps):
+        _, grads = lipnb.backend.value_and_grad(lambda: loss_fn(p, q, eps), critic.trainable_variables)
+        opt.apply_gradients(zip(grads, critic.trainable_variables))
+        return 0
+
+    step = lipnb.backend.compile_stateful(step, list(critic.variables) + list(opt.variables))
     for _ in range(run.size.tight_steps):
         p = lipnb.eight_gaussians(256, rng)[0].astype("float32")
-        step(tf.constant(p), tf.constant(np.repeat(ORIGIN, len(p), axis=0)))
+        step(*(ops.convert_to_tensor(a, "float32") for a in (
+            p, np.repeat(ORIGIN, len(p), axis=0), eps_rng.uniform(size=len(p)))))
     p = lipnb.eight_gaussians(4096, rng)[0].astype("float32")
     f = lambda x: lipnb.predict(critic, x).ravel()  # noqa: E731
     slope = lipnb.critic_gradient_norms(critic, np.concatenate([p, ORIGIN]))
