@@ -148,10 +148,9 @@ def value_and_grad(loss_fn, variables):
 
     values = [base[id(v)] if id(v) in base else v.value for v in variables]
     (loss, (aux, updates)), grads = jax.value_and_grad(scoped, has_aux=True)(values)
-    differentiated = {id(v) for v in variables}
+    # Assignments happen as they would eagerly, differentiated variables included (Keras's
+    # SpectralNormalization writes W / sigma into the kernel it wraps during the call).
     for key, value in updates.items():
-        if key in differentiated:
-            continue
         if outer is not None:
             outer.add_update((assigned[key], value))
         else:

@@ -306,12 +306,13 @@ class WGAN(keras.Model):
     def train_step(self, *args):
         """One generator step after ``n_critic`` critic steps.
 
-        Called as ``train_step(data)`` on TensorFlow and PyTorch; on JAX, Keras's trainer
-        calls the stateless ``train_step(state, data)`` and expects ``(logs, state)``.
+        Called as ``train_step(data)`` on TensorFlow and PyTorch (and eagerly on JAX); in
+        ``fit`` on JAX, Keras's trainer calls the stateless ``train_step(state, data)`` and
+        expects ``(logs, state)``.
         """
-        if backend.name() == "jax":
+        if backend.name() == "jax" and len(args) == 2:
             return self._stateless_train_step(*args)
-        (data,) = args
+        (data,) = args  # also JAX, called eagerly: the variables are updated in place
         return self._train_step(data)
 
     def _train_step(self, data):
