@@ -163,14 +163,16 @@ def critic_slopes(gan, real, *, far_low: float = -8.0, far_high: float = 8.0, po
 
 def frechet_distance(features_a, features_b) -> float:
     """Fréchet distance between Gaussians fitted to two feature sets (as in FID)."""
-    from scipy import linalg
-
     a, b = _points(features_a, "features_a"), _points(features_b, "features_b")
     mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    covmean, _ = linalg.sqrtm(cov_a @ cov_b, disp=False)
-    covmean = covmean.real
-    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a + cov_b - 2 * covmean))
+    cov_a, cov_b = np.atleast_2d(np.cov(a, rowvar=False)), np.atleast_2d(np.cov(b, rowvar=False))
+    # tr sqrt(A B) = tr sqrt(A^1/2 B A^1/2), a symmetric PSD matrix: eigenvalues instead of
+    # scipy's sqrtm, whose signature changed across versions (its `disp` is gone in 1.18).
+    w, v = np.linalg.eigh(cov_a)
+    root_a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+    inner = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    trace_covmean = float(np.sum(np.sqrt(np.clip(inner, 0, None))))
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_covmean)
 
 
 def class_coverage(predicted_labels, num_classes: int, min_share: float = 0.01) -> dict:

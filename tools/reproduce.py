@@ -146,6 +146,9 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
         # The notebooks compare float64 computations in places; JAX gives float64 only
         # with x64 on (Keras's default float stays float32).
         os.environ.setdefault("JAX_ENABLE_X64", "1")
+        # On NVIDIA GPUs JAX multiplies float32 matrices in TF32 (10-bit mantissa) unless
+        # told otherwise; the notebooks' exact checks need float32 products.
+        os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
     # The kernel inherits our stderr; send its TensorFlow chatter to a log file instead.
     log = open(workdir / f"{source.stem}.kernel.log", "w")
     saved_stderr = os.dup(2)
