@@ -1,6 +1,7 @@
 # lipnb: two commands do everything on a fresh clone.
 #   make reproduce   execute the stale notebooks, write results/ and the rendered .ipynb
-#   make test        run the test suite (unit tests + notebook smoke runs)
+#   make test        run the test suite (unit tests + notebook smoke runs), then the unit
+#                    tests of lipnb's layers, penalties, norms, bounds and GANs on JAX
 # Both create .venv first when it is missing or stale.
 
 SHELL := /bin/bash
@@ -11,6 +12,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PROFILE ?= quick
 SEED ?= 0
+# The suites `make test` runs a second time on Keras's JAX backend (TensorFlow-only tests skip themselves).
+JAX_TESTS := tests/test_layers.py tests/test_penalties.py tests/test_norms.py tests/test_bounds.py \
+             tests/test_gan.py
 
 # TensorFlow build: the CUDA one where nvidia-smi works, else the CPU one.
 # Override with `make TF_PACKAGE=... <target>`; the version comes from constraints.txt.
@@ -79,6 +83,7 @@ render: $(STAMP)
 test: $(STAMP) browser
 	@mkdir -p $(STATE)
 	$(PY) -m pytest -q -n 2
+	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 $(JAX_TESTS)
 
 bench: $(STAMP)
 	@mkdir -p $(STATE)

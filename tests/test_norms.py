@@ -1,6 +1,6 @@
+import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -57,10 +57,11 @@ def test_zero_matrix_gives_zero():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_accepts_numpy_and_tf_in_both_float_types(dtype):
+def test_accepts_numpy_and_backend_tensors_in_both_float_types(dtype):
     w = np.random.default_rng(1).standard_normal((20, 7)).astype(dtype)
     exact = svd_norm(w)
-    for value in (w, tf.constant(w), tf.Variable(w)):
+    # (JAX without x64 holds float64 values as float32: the tolerances allow for it.)
+    for value in (w, keras.ops.convert_to_tensor(w), keras.Variable(w)):
         assert lipnb.spectral_norm(value) == pytest.approx(exact, rel=1e-5)
         assert lipnb.frobenius_norm(value) == pytest.approx(np.linalg.norm(w.astype(np.float64)), rel=1e-5)
         assert lipnb.power_iteration(value, iterations=200).sigma == pytest.approx(exact, rel=1e-4)

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from keras import ops
 
 import lipnb
 
@@ -26,7 +26,7 @@ def test_gradient_penalty_on_a_linear_critic(scale):
     one = lipnb.gradient_penalty(critic, real, fake, one_sided=True)
     assert float(two) == pytest.approx((scale - 1) ** 2, rel=1e-5)
     assert float(one) == pytest.approx(max(scale - 1, 0) ** 2, rel=1e-5, abs=1e-12)
-    np.testing.assert_allclose(norms.numpy(), scale, rtol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(norms), scale, rtol=1e-5)
 
 
 def test_gradient_penalty_images_conditional_and_differentiable():
@@ -35,33 +35,30 @@ def test_gradient_penalty_images_conditional_and_differentiable():
     h = keras.layers.Concatenate()([keras.layers.Flatten()(images), labels])
     critic = keras.Model([images, labels], keras.layers.Dense(1)(keras.layers.Dense(8, activation="tanh")(h)))
     real, fake = RNG.standard_normal((2, 4, 6, 6, 1)).astype("float32")
-    y = tf.constant(np.eye(3, dtype="float32")[RNG.integers(0, 3, 4)])
-    with tf.GradientTape() as tape:
-        gp, norms = lipnb.gradient_penalty(critic, real, fake, extra_inputs=[y], return_norms=True, seed=3)
-    grads = tape.gradient(gp, critic.trainable_variables)
+    y = ops.convert_to_tensor(np.eye(3, dtype="float32")[RNG.integers(0, 3, 4)])
+    (gp, norms), grads = lipnb.backend.value_and_grad(
+        lambda: lipnb.gradient_penalty(critic, real, fake, extra_inputs=[y], return_norms=True, seed=3),
+        critic.trainable_variables)
     assert norms.shape == (4,) and all(g is not None for g in grads[:2])  # double backprop reaches weights
     eps = np.full(4, 0.25, "float32")
-    x_hat = tf.constant(0.25 * real + 0.75 * fake)
-    with tf.GradientTape() as tape:
-        tape.watch(x_hat)
-        s = tf.reduce_sum(critic([x_hat, y]))
-    ref = np.linalg.norm(tape.gradient(s, x_hat).numpy().reshape(4, -1), axis=1)
+    x_hat = ops.convert_to_tensor(0.25 * real + 0.75 * fake)
+    _, grad = lipnb.backend.input_gradient(lambda x: critic([x, y]), x_hat)
+    ref = np.linalg.norm(ops.convert_to_numpy(grad).reshape(4, -1), axis=1)
     _, norms = lipnb.gradient_penalty(critic, real, fake, extra_inputs=[y], epsilon=eps, return_norms=True)
-    np.testing.assert_allclose(norms.numpy(), ref, rtol=1e-5)
+    np.testing.assert_allclose(ops.convert_to_numpy(norms), ref, rtol=1e-5)
     with pytest.raises(ValueError, match="same shape"):
         lipnb.gradient_penalty(critic, real, fake[:2], extra_inputs=[y])
 
 
 def test_spectral_norm_regularizer_tracks_sigma_and_round_trips():
     reg = lipnb.SpectralNormRegularizer(0.5)
-    w = tf.Variable(RNG.standard_normal((20, 8)).astype("float32"))
+    w = keras.Variable(RNG.standard_normal((20, 8)).astype("float32"))
     for _ in range(60):
         value = reg(w)
     assert float(value) == pytest.approx(0.5 * np.linalg.svd(w.numpy(), compute_uv=False)[0] ** 2, rel=1e-4)
-    with tf.GradientTape() as tape:
-        loss = reg(w)
+    _, (grad,) = lipnb.backend.value_and_grad(lambda: (reg(w), None), [w])
     u, s, vt = np.linalg.svd(w.numpy())
-    np.testing.assert_allclose(tape.gradient(loss, w).numpy(), 0.5 * 2 * s[0] * np.outer(u[:, 0], vt[0]),
+    np.testing.assert_allclose(ops.convert_to_numpy(grad), 0.5 * 2 * s[0] * np.outer(u[:, 0], vt[0]),
                                rtol=1e-3, atol=1e-4)
     clone = lipnb.SpectralNormRegularizer.from_config(reg.get_config())
     assert clone.l == 0.5 and clone.power_iterations == 1
@@ -75,13 +72,14 @@ def test_spectral_norm_regularizer_tracks_sigma_and_round_trips():
 
 
 def test_constraints_project_after_the_step():
-    w = tf.constant(RNG.standard_normal((10, 6)).astype("float32") * 3)
-    assert float(tf.reduce_max(tf.abs(lipnb.WeightClip(0.1)(w)))) == pytest.approx(0.1)
-    assert np.linalg.norm(lipnb.FrobeniusBall(2.0)(w).numpy()) == pytest.approx(2.0, rel=1e-5)
+    w = ops.convert_to_tensor(RNG.standard_normal((10, 6)).astype("float32") * 3)
+    assert float(ops.max(ops.abs(lipnb.WeightClip(0.1)(w)))) == pytest.approx(0.1)
+    assert np.linalg.norm(ops.convert_to_numpy(lipnb.FrobeniusBall(2.0)(w))) == pytest.approx(2.0, rel=1e-5)
     proj = lipnb.SpectralProjection(1.0, power_iterations=50)
-    assert np.linalg.svd(proj(w).numpy(), compute_uv=False)[0] == pytest.approx(1.0, rel=1e-3)
+    assert np.linalg.svd(ops.convert_to_numpy(proj(w)), compute_uv=False)[0] == pytest.approx(1.0, rel=1e-3)
     small = w / 100
-    np.testing.assert_array_equal(proj(small).numpy(), small.numpy())  # inside the ball: unchanged
+    # inside the ball: unchanged
+    np.testing.assert_array_equal(ops.convert_to_numpy(proj(small)), ops.convert_to_numpy(small))
     layer = keras.layers.Dense(6, kernel_constraint=lipnb.SpectralProjection(0.5, power_iterations=20))
     model = keras.Sequential([keras.Input((10,)), layer])
     model.compile(keras.optimizers.SGD(1.0), "mse")
@@ -99,7 +97,8 @@ def test_fft_norm_matches_dense_operator_svd(kshape, spatial):
     exact = np.linalg.svd(lipnb.conv_operator_matrix(k, spatial, padding="circular"), compute_uv=False)[0]
     assert lipnb.conv_operator_norm(k, spatial) == pytest.approx(exact, rel=1e-10)
     reshaped = lipnb.spectral_norm(k)
-    assert reshaped <= exact * (1 + 1e-9) <= np.sqrt(np.prod(kshape[:-2])) * reshaped * (1 + 1e-9)
+    # Both sides may be equal (a 1x1 kernel): the round-off tolerance goes on the larger side.
+    assert reshaped <= exact * (1 + 1e-9) and exact <= np.sqrt(np.prod(kshape[:-2])) * reshaped * (1 + 1e-9)
 
 
 @pytest.mark.parametrize("strides, padding", [(1, "same"), (1, "valid"), (2, "same"), (2, "valid")])
@@ -158,11 +157,11 @@ def test_spectral_projection_divide_mode_holds_the_norm_exactly():
     small = np.diag([0.5, 0.2, 0.1]).astype("float32")
     clip = lipnb.SpectralProjection(1.0, power_iterations=50)
     divide = lipnb.SpectralProjection(1.0, power_iterations=50, mode="divide")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(clip(tf.Variable(small))), small, rtol=1e-6)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(divide(tf.Variable(small))), small / 0.5, rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(clip(keras.Variable(small))), small, rtol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(divide(keras.Variable(small))), small / 0.5, rtol=1e-5)
     big = np.random.default_rng(0).normal(size=(6, 4)).astype("float32") * 3
     for constraint in (clip, divide):
-        out = keras.ops.convert_to_numpy(constraint(tf.Variable(big)))
+        out = keras.ops.convert_to_numpy(constraint(keras.Variable(big)))
         assert lipnb.spectral_norm(out) == pytest.approx(1.0, rel=1e-4)
     again = lipnb.SpectralProjection.from_config(divide.get_config())
     assert again.mode == "divide"

@@ -62,7 +62,8 @@ def test_interrupt_keeps_committed_files_and_rerun_resumes(tmp_path):
     for name in ("95_first", "96_second"):
         (nbdir / f"{name}.py").write_text(NOTEBOOK.format(name=name))
     driver = DRIVER.format(tools=str(ROOT / "tools"), root=str(tmp_path))
-    env = dict(os.environ, LIPNB_TEST_SLEEP="0")
+    # The committed files are the default backend's (other backends write under build/BACKEND/).
+    env = dict(os.environ, LIPNB_TEST_SLEEP="0", KERAS_BACKEND=reproduce.DEFAULT_BACKEND)
     subprocess.run([sys.executable, "-c", driver], env=env, check=True, capture_output=True, timeout=300)
     committed = {p: p.read_bytes() for p in [*nbdir.glob("*.ipynb"), *(tmp_path / "results").glob("*")]}
     assert len(committed) == 5  # two notebooks, two results, the summary
