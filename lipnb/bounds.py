@@ -157,7 +157,10 @@ def lipschitz_upper_bound(model, conv_method: str = "exact") -> float:
         raise ValueError(f"conv_method must be 'exact' or 'certified', got {conv_method!r}")
     if isinstance(model, keras.Sequential) and not model.built:
         raise ValueError("the model is not built: call it once or give it a keras.Input")
-    inputs = model.inputs
+    inputs = getattr(model, "inputs", None)
+    if inputs is None:  # a subclassed model has no graph to walk
+        raise ValueError(f"lipschitz_upper_bound needs a Sequential or functional model (a graph of "
+                         f"layers); {type(model).__name__} is a subclassed model without one")
     if len(inputs) != 1:
         raise ValueError(f"lipschitz_upper_bound needs a single-input model, got {len(inputs)} inputs")
     memo = {id(inputs[0]): 1.0}
@@ -276,8 +279,9 @@ def lipschitz_lower_bound(model, x, steps: int = 50, learning_rate: float = 0.01
     opt.build([xv, dv])
 
     def ratios():
-        fy = ops.reshape(model(xv + dv, training=False), (len(arr), -1))
-        fx = ops.reshape(model(xv, training=False), (len(arr), -1))
+        # float32 outputs: under mixed precision the model returns float16.
+        fy = ops.reshape(ops.cast(model(xv + dv, training=False), "float32"), (len(arr), -1))
+        fx = ops.reshape(ops.cast(model(xv, training=False), "float32"), (len(arr), -1))
         ratio = ops.norm(fy - fx, axis=1) / ops.norm(ops.reshape(dv, (len(arr), -1)), axis=1)
         return -ops.sum(ratio), ratio
 

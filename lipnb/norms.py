@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
+import warnings
 
 import numpy as np
 
@@ -42,6 +43,8 @@ def as_matrix(w, name: str = "w") -> np.ndarray:
     if hasattr(w, "numpy") and callable(w.numpy):  # tf.Tensor / tf.Variable
         w = w.numpy()
     arr = np.asarray(w)
+    if arr.dtype.name == "bfloat16" or arr.dtype.name.startswith("float8"):
+        arr = arr.astype(np.float32)  # ml_dtypes' low-precision floats: numeric, but not numpy numbers
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
         raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     if np.iscomplexobj(arr):
@@ -248,6 +251,9 @@ def spectral_norm(
         return float(np.linalg.svd(a, compute_uv=False)[0]) * scale
     monitor = ConvergenceMonitor(tol)
     max_iterations = _check_positive_int(max_iterations, "max_iterations")
+    # Iterate in float64 whatever the input: in float32 the estimate's round-off noise
+    # (about 1e-7 relative) can look like convergence long before a tight tol is met.
+    a = a.astype(np.float64)
     u = _start_vector(a.shape[0], u0, a.dtype, seed)
     previous = 0.0
     for _ in range(max_iterations):
@@ -262,6 +268,10 @@ def spectral_norm(
         if monitor.converged(abs(sigma - previous), sigma):
             break
         previous = sigma
+    else:
+        warnings.warn(f"spectral_norm(method='power') stopped at max_iterations={max_iterations} before "
+                      f"reaching tol={tol:g}; the estimate is a lower bound that may be off by more. Raise "
+                      "max_iterations or use method='svd'", RuntimeWarning, stacklevel=2)
     return sigma * scale
 
 

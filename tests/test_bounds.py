@@ -127,3 +127,28 @@ def test_normalized_layer_sigmas_are_one_after_warm_up_and_move_after_a_step():
     assert list(lipnb.normalized_layer_sigmas(model).values())[-1] != pytest.approx(1.0, abs=1e-3)
     with pytest.raises(ValueError, match="no lipnb.SpectralNormalization"):
         lipnb.normalized_layer_sigmas(linear_model(np.eye(2)))
+
+
+def test_subclassed_model_gets_a_value_error():
+    class Sub(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(2)
+
+        def call(self, x):
+            return self.dense(x)
+
+    model = Sub()
+    model(np.zeros((1, 3), np.float32))
+    with pytest.raises(ValueError, match="subclassed model"):
+        lipnb.lipschitz_upper_bound(model)
+
+
+def test_lower_bound_under_mixed_precision():
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(2)])
+        lower = lipnb.lipschitz_lower_bound(model, np.random.default_rng(0).standard_normal((8, 4)), steps=3)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert np.isfinite(lower) and lower > 0

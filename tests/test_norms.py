@@ -148,3 +148,21 @@ def test_stable_rank():
     assert lipnb.stable_rank(np.ones((3, 3, 2, 4))) == pytest.approx(1.0)  # a conv kernel, reshaped
     with pytest.raises(ValueError, match="zero matrix"):
         lipnb.stable_rank(np.zeros((3, 3)))
+
+
+def test_power_method_meets_a_tight_tol_on_float32_or_warns():
+    # A Gaussian's top singular values are close, so power iteration converges slowly; in
+    # float32 arithmetic its round-off used to pass for convergence well short of tol.
+    w = np.random.default_rng(3).standard_normal((400, 400)).astype(np.float32)
+    exact = np.linalg.svd(w.astype(np.float64), compute_uv=False)[0]
+    estimate = lipnb.spectral_norm(w, method="power", tol=1e-7, max_iterations=20000)
+    assert abs(estimate - exact) / exact < 1e-6
+    with pytest.warns(RuntimeWarning, match="before reaching tol"):
+        lipnb.spectral_norm(w, method="power", tol=1e-7, max_iterations=3)
+
+
+def test_bfloat16_tensors_are_accepted():
+    w = np.random.default_rng(4).standard_normal((8, 5)).astype(np.float32)
+    low = keras.ops.convert_to_tensor(w, "bfloat16")
+    rounded = keras.ops.convert_to_numpy(keras.ops.cast(low, "float32"))
+    assert lipnb.spectral_norm(low) == pytest.approx(np.linalg.svd(rounded, compute_uv=False)[0], rel=1e-6)

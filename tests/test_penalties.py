@@ -167,3 +167,17 @@ def test_spectral_projection_divide_mode_holds_the_norm_exactly():
     assert again.mode == "divide"
     with pytest.raises(ValueError, match="unknown mode"):
         lipnb.SpectralProjection(1.0, mode="scale")
+
+
+def test_zero_kernels_have_norm_zero():
+    # ARPACK cannot start from the zero vector a zero kernel maps everything to.
+    assert lipnb.conv_operator_norm(np.zeros((3, 3, 2, 2)), (8, 8), padding="same") == 0.0
+    assert lipnb.conv_operator_norm(np.zeros((3, 3, 2, 2)), (8, 8), padding="valid", method="power") == 0.0
+    model = keras.Sequential([keras.Input((8, 8, 2)),
+                              keras.layers.Conv2D(3, 3, padding="same", kernel_initializer="zeros")])
+    assert lipnb.lipschitz_upper_bound(model) == 0.0
+
+
+def test_valid_convolution_on_an_input_smaller_than_the_kernel_is_named():
+    with pytest.raises(ValueError, match="has no output on an input of size"):
+        lipnb.conv_operator_norm(np.ones((3, 3, 1, 1)), (2, 2), padding="valid")

@@ -10,10 +10,11 @@ here:
     notebook's wall time and exit status, and every verdict. Outputs (rendered notebooks,
     results) go to ``build/jax/<profile>/``, never over the committed CPU renders.
 
-``python tools/gpu_run.py report --run DIR/gpu.json``
-    Here: writes ``benchmarks/results/gpu.md``: the device, each notebook's GPU wall time
-    beside the CPU quick profile's (``build/tmp/quick/*.seconds`` of the last local
-    ``make reproduce``), and every verdict beside the committed CPU verdict.
+``python tools/gpu_run.py report --run RUN1.json [RUN2.json ...] [--notes NOTES.md]``
+    Here: writes ``benchmarks/results/gpu.md``: the device, each run's per-notebook GPU
+    wall time beside the CPU quick profile's (``build/tmp/quick/*.seconds`` of the last
+    local ``make reproduce``), and every verdict of the latest finished run of each
+    notebook beside the committed CPU verdict; the notes explain the differences.
 
 Neither step imports TensorFlow or lipnb.
 """
@@ -119,44 +120,73 @@ LONGEST_FIRST = {"06": 9, "05": 8, "07": 7, "08": 6, "03": 5, "09": 4, "04": 3, 
 
 
 def report(args) -> int:
-    data = json.loads(Path(args.run).read_text())
-    cpu_times = {}
-    for path in (ROOT / "build" / "tmp" / "quick").glob("*.seconds"):
-        cpu_times[path.stem] = float(path.read_text())
-    lines = [
-        "# The notebooks on a GPU",
-        "",
-        f"Written by `tools/gpu_run.py` from one run of the **{data['profile']}** profile on the "
-        f"**{data['backend']}** backend, {data['jobs']} notebooks at a time on one GPU.",
-        "",
-        f"- GPU machine: {data['device']}",
-        f"- Software there: {data['versions']}",
-        "- CPU run: the committed renders (TensorFlow, 2 CPU cores, quick profile); CPU times are "
-        "those of the last local `make reproduce`.",
-        "",
-        "| notebook | GPU wall time, s | CPU wall time, s | status |",
-        "|---|---|---|---|",
-    ]
-    for stem, info in sorted(data["notebooks"].items()):
-        cpu = f"{cpu_times[stem]:.1f}" if stem in cpu_times else "not measured"
-        lines.append(f"| {stem} | {info['seconds']:.1f} | {cpu} | {info['status']} |")
-    total_cpu = sum(cpu_times.get(s, 0.0) for s in data["notebooks"])
-    lines += [f"| **all ({data['jobs']} at a time on the GPU; one after another on the CPU)** | "
-              f"**{data['total_seconds']:.1f}** | **{total_cpu:.1f}** | |", ""]
-    lines += ["| notebook | claim | GPU verdict | CPU verdict |", "|---|---|---|---|"]
-    differ = 0
-    for stem, info in sorted(data["notebooks"].items()):
+    """benchmarks/results/gpu.md from one or more runs (later runs after fixes), plus notes."""
+    runs = [json.loads(Path(p).read_text()) for p in args.run]
+    cpu_times = {path.stem: float(path.read_text())
+                 for path in (ROOT / "build" / "tmp" / "quick").glob("*.seconds")}
+    first = runs[0]
+    lines = ["# The notebooks on a GPU", "",
+             f"Written by `tools/gpu_run.py report` from {len(runs)} run(s) on the GPU machine, "
+             f"**{first['backend']}** backend, **{first['profile']}** profile.", "",
+             f"- GPU machine: {first['device']}",
+             f"- Software there: {first['versions']}",
+             "- CPU: the committed renders (TensorFlow, 2 CPU cores, quick profile); CPU wall times "
+             "are those of the last local `make reproduce`, one notebook at a time.", ""]
+    for k, run in enumerate(runs, 1):
+        lines += [f"## Run {k}: {len(run['notebooks'])} notebook(s), {run['jobs']} at a time, "
+                  f"{run['total_seconds']:.0f} s in all", "",
+                  "| notebook | GPU wall time, s | CPU wall time, s | status on the GPU |", "|---|---|---|---|"]
+        for stem, info in sorted(run["notebooks"].items()):
+            cpu = f"{cpu_times[stem]:.1f}" if stem in cpu_times else "not measured"
+            lines.append(f"| {stem} | {info['seconds']:.1f} | {cpu} | {info['status']} |")
+        lines.append("")
+    # Each notebook's verdicts from the latest run in which it finished.
+    latest = {}
+    for k, run in enumerate(runs, 1):
+        for stem, info in run["notebooks"].items():
+            if info["status"] == "ok":
+                latest[stem] = (k, info["verdicts"])
+    lines += ["## Verdicts", "",
+              "Each notebook's verdicts from the latest run in which it finished, beside the committed "
+              "CPU verdicts.", "", "| notebook | run | claim | GPU verdict | CPU verdict |", "|---|---|---|---|---|"]
+    differ = compared = 0
+    for stem, (k, verdicts) in sorted(latest.items()):
         cpu_path = ROOT / "results" / f"{stem}.json"
         cpu = {c["id"]: c["verdict"] for c in json.loads(cpu_path.read_text())["claims"]} if cpu_path.exists() else {}
-        for claim in sorted(set(cpu) | set(info["verdicts"])):
-            gpu_v, cpu_v = info["verdicts"].get(claim, "not run"), cpu.get(claim, "not run")
-            mark = "" if gpu_v == cpu_v else " **(differs)**"
+        for claim in sorted(set(cpu) | set(verdicts)):
+            gpu_v, cpu_v = verdicts.get(claim, "not run"), cpu.get(claim, "not run")
+            compared += 1
             differ += gpu_v != cpu_v
-            lines.append(f"| {stem} | `{claim}` | {gpu_v}{mark} | {cpu_v} |")
-    lines += ["", f"{differ} verdict(s) differ between the two runs.", ""]
+            mark = "" if gpu_v == cpu_v else " **(differs)**"
+            lines.append(f"| {stem} | {k} | `{claim}` | {gpu_v}{mark} | {cpu_v} |")
+    unfinished = sorted({stem for run in runs for stem in run["notebooks"]} - set(latest))
+    lines += ["", f"{compared} verdicts compared, {differ} differ. Notebooks that never finished on the "
+              f"GPU: {', '.join(unfinished) if unfinished else 'none'}.", ""]
+    for path in args.notes or []:
+        lines += [Path(path).read_text().rstrip(), ""]
     out = ROOT / "benchmarks" / "results" / "gpu.md"
     out.write_text("\n".join(lines))
-    print(f"wrote {out.relative_to(ROOT)}; {differ} verdict(s) differ")
+    # The README quotes the latest state of each notebook and the step benchmark.
+    block = [f"From `benchmarks/results/gpu.md` ({first['device'].split(';')[0]}, {first['backend']}, "
+             f"{first['profile']} profile; {len(runs)} run(s)): {compared} verdicts compared with the "
+             f"CPU run, {differ} differ; never finished on the GPU: "
+             f"{', '.join(unfinished) if unfinished else 'none'}.", "",
+             "| notebook | GPU wall time, s (run, status, notebooks at a time) | CPU wall time, s |", "|---|---|---|"]
+    for stem in sorted({stem for run in runs for stem in run["notebooks"]}):
+        k, run = max((k, run) for k, run in enumerate(runs, 1) if stem in run["notebooks"])
+        info = run["notebooks"][stem]
+        cpu = f"{cpu_times[stem]:.1f}" if stem in cpu_times else "not measured"
+        block.append(f"| {stem} | {info['seconds']:.1f} (run {k}, {info['status']}, {run['jobs']}) | {cpu} |")
+    backends = ROOT / "benchmarks" / "results" / "backends.md"
+    if backends.exists():
+        table = [line for line in backends.read_text().splitlines() if line.startswith("|")]
+        block += ["", "lipnb's WGAN step per backend (`benchmarks/bench_backends.py`; first step = build, "
+                  "compile and one step):", "", *table]
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import update_readme_block
+
+    update_readme_block("gpu", "\n".join(block) + "\n")
+    print(f"wrote {out.relative_to(ROOT)}; {differ} of {compared} verdicts differ")
     return 0
 
 
@@ -173,7 +203,8 @@ def main(argv=None) -> int:
     p_run.add_argument("--only", nargs="*")
     p_run.add_argument("--out", default=str(ROOT / "build" / "gpu"))
     p_rep = sub.add_parser("report", help="write benchmarks/results/gpu.md from a run")
-    p_rep.add_argument("--run", required=True)
+    p_rep.add_argument("--run", required=True, nargs="+", help="gpu.json of each run, oldest first")
+    p_rep.add_argument("--notes", nargs="*", help="markdown files appended (the analysis of the runs)")
     args = parser.parse_args(argv)
     if args.command == "run":
         if args.jobs < 1:
