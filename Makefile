@@ -59,6 +59,7 @@ venv: $(STAMP)
 
 $(STAMP):
 	@echo "== setting up $(VENV) with $(TF_PACKAGE)"
+	@mkdir -p $(STATE)  # IPYTHONDIR and friends point here; the kernel install warns if it is missing
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -c constraints.txt -r requirements.txt "$(TF_PACKAGE)"
 	$(PY) -m pip install -q --no-deps -e .
