@@ -108,3 +108,30 @@ def test_another_seed_writes_only_to_build(project):
     assert not reproduce.is_up_to_date(src, reproduce.package_hash(), "quick", seed=2)
     with pytest.raises(SystemExit):
         reproduce.main(["--seed", "-1"])
+
+
+def test_other_backends_write_to_build(project):
+    src = project / "notebooks" / "01_x.py"
+    ipynb, results = reproduce.output_paths(src, "quick", backend="jax")
+    assert ipynb == project / "build" / "jax" / "quick" / "notebooks" / "01_x.ipynb"
+    assert results == project / "build" / "jax" / "quick" / "results" / "01_x.json"
+    with pytest.raises(SystemExit):
+        reproduce.main(["--backend", "theano"])
+
+
+@pytest.mark.notebook
+def test_gpu_run_path_on_cpu_with_jax(tmp_path):
+    """tools/gpu_run.py, as on a GPU node, here on JAX's CPU: two notebooks' smoke runs, then the report."""
+    import gpu_run
+
+    assert gpu_run.main(["run", "--profile", "smoke", "--backend", "jax", "--kernel", reproduce.KERNEL,
+                         "--only", "01", "02", "--jobs", "2", "--out", str(tmp_path)]) == 0
+    record = json.loads((tmp_path / "gpu.json").read_text())
+    assert record["backend"] == "jax" and set(record["notebooks"]) == {"01_lipschitz_constraint", "02_frobenius_bound"}
+    for info in record["notebooks"].values():
+        assert info["status"] == "ok" and info["verdicts"]
+        assert set(info["verdicts"].values()) <= {"holds", "does not hold", "inconclusive"}
+    md = tmp_path / "gpu.md"
+    assert gpu_run.main(["report", "--run", str(tmp_path / "gpu.json"), "--md", str(md), "--no-readme"]) == 0
+    text = md.read_text()
+    assert "01_lipschitz_constraint" in text and "verdicts compared" in text

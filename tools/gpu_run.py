@@ -164,8 +164,11 @@ def report(args) -> int:
               f"GPU: {', '.join(unfinished) if unfinished else 'none'}.", ""]
     for path in args.notes or []:
         lines += [Path(path).read_text().rstrip(), ""]
-    out = ROOT / "benchmarks" / "results" / "gpu.md"
+    out = Path(args.md)
     out.write_text("\n".join(lines))
+    if not args.readme:
+        print(f"wrote {out}; {differ} of {compared} verdicts differ")
+        return 0
     # The README quotes the latest state of each notebook and the step benchmark.
     block = [f"From `benchmarks/results/gpu.md` ({first['device'].split(';')[0]}, {first['backend']}, "
              f"{first['profile']} profile; {len(runs)} run(s)): {compared} verdicts compared with the "
@@ -186,7 +189,7 @@ def report(args) -> int:
     from _common import update_readme_block
 
     update_readme_block("gpu", "\n".join(block) + "\n")
-    print(f"wrote {out.relative_to(ROOT)}; {differ} of {compared} verdicts differ")
+    print(f"wrote {out}; {differ} of {compared} verdicts differ; refreshed README.md")
     return 0
 
 
@@ -205,6 +208,8 @@ def main(argv=None) -> int:
     p_rep = sub.add_parser("report", help="write benchmarks/results/gpu.md from a run")
     p_rep.add_argument("--run", required=True, nargs="+", help="gpu.json of each run, oldest first")
     p_rep.add_argument("--notes", nargs="*", help="markdown files appended (the analysis of the runs)")
+    p_rep.add_argument("--md", default=str(ROOT / "benchmarks" / "results" / "gpu.md"), help="where to write")
+    p_rep.add_argument("--no-readme", dest="readme", action="store_false", help="leave README.md as it is")
     args = parser.parse_args(argv)
     if args.command == "run":
         if args.jobs < 1:
