@@ -83,6 +83,8 @@ render: $(STAMP)
 
 test: $(STAMP) browser
 	@mkdir -p $(STATE)
+	$(PY) -m ruff check lipnb tools tests benchmarks notebooks
+	$(PY) -m pytest -q --doctest-modules lipnb
 	$(PY) -m pytest -q -n 2
 	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 $(JAX_TESTS)
 

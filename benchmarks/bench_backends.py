@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT, machine  # noqa: E402
-
 import keras  # noqa: E402
+from _common import OUT, machine  # noqa: E402
 
 import lipnb  # noqa: E402
 
@@ -50,7 +49,7 @@ def build(regime: str, width: int, seed: int = 0):
     generator = lipnb.mlp_generator(latent_dim=2, output_dim=2, hidden=(width,) * 3, seed=seed)
     critic = lipnb.mlp_critic(regime, hidden=(width,) * 3, seed=seed)
     gan = lipnb.WGAN(generator, critic, regime=regime, n_critic=5, gp_weight=1.0, seed=seed)
-    gan.compile(keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9), keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9))
+    gan.compile(*(keras.optimizers.Adam(1e-3, beta_1=0.5, beta_2=0.9) for _ in range(2)))
     return gan
 
 

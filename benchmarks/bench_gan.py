@@ -41,10 +41,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_results  # noqa: E402
-
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import machine, write_results  # noqa: E402
 
 import lipnb  # noqa: E402
 from lipnb.stats import one_sample  # noqa: E402
@@ -258,7 +257,8 @@ def side_by_side(regimes, batches, rounds: int, steps: int, warmup: int) -> dict
                 "ratio_median": float(np.median(ratios)), "ratio_mean": ev.estimate,
                 "ratio_ci": list(ev.ci), "verdict": ev.verdict, "within_bound": ev.verdict == "holds",
                 "evidence": ev.as_dict(), "ratios": ratios.tolist(),
-                "lipnb_ms_per_round": (t["lipnb"] * 1e3).tolist(), "handwritten_ms_per_round": (t["hand"] * 1e3).tolist()})
+                "lipnb_ms_per_round": (t["lipnb"] * 1e3).tolist(),
+                "handwritten_ms_per_round": (t["hand"] * 1e3).tolist()})
     return out
 
 

@@ -22,10 +22,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, median_time, write_results  # noqa: E402
-
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import machine, median_time, write_results  # noqa: E402
 
 import lipnb  # noqa: E402
 

@@ -3,6 +3,7 @@
 A companion to Su Jianlin's 2018 article on Lipschitz constraints (kexue.fm/archives/6051).
 """
 
+from lipnb import backend, stats
 from lipnb.attacks import fgsm, loss_input_gradient, pgd, random_perturbation
 from lipnb.bounds import (
     ACTIVATION_LIPSCHITZ,
@@ -56,10 +57,9 @@ from lipnb.norms import (
 )
 from lipnb.penalties import SpectralNormRegularizer, gradient_penalty
 from lipnb.plotting import use_style
-from lipnb.training import l2_penalty, parameter_trajectory
 from lipnb.repro import NotebookRun, seed_everything, start_notebook
-from lipnb import backend, stats
 from lipnb.tables import markdown_table, show_table
+from lipnb.training import l2_penalty, parameter_trajectory
 
 __version__ = "0.1.0"
 

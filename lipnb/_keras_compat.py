@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 
 import keras
-from keras.src.backend.common.stateless_scope import in_stateless_scope
+from keras.src.backend.common.stateless_scope import get_stateless_scope, in_stateless_scope
 from keras.src.backend.common.variables import AutocastScope
 
-__all__ = ["in_stateless_scope", "no_autocast", "outside_traced_function"]
+__all__ = ["get_stateless_scope", "in_stateless_scope", "no_autocast", "outside_traced_function"]
 
 
 def no_autocast():

@@ -22,6 +22,8 @@ import contextlib
 import keras
 from keras import ops
 
+from lipnb._keras_compat import get_stateless_scope
+
 __all__ = ["SUPPORTED", "name", "input_gradient", "value_and_grad", "linear_adjoint", "init_scope",
            "is_traced", "compile_stateful", "float64"]
 
@@ -133,7 +135,6 @@ def value_and_grad(loss_fn, variables):
         grads = [ops.zeros_like(v.value) if g is None else g for v, g in zip(variables, grads)]
         return (loss, aux), grads
     import jax
-    from keras.src.backend.common.stateless_scope import get_stateless_scope
 
     outer = get_stateless_scope()
     base = dict(outer.state_mapping) if outer is not None else {}
@@ -248,8 +249,6 @@ class _RecordingScope(keras.StatelessScope):
 @contextlib.contextmanager
 def _child_scope():
     """On JAX: a scope that reads the current state and drops what the call assigns."""
-    from keras.src.backend.common.stateless_scope import get_stateless_scope
-
     outer = get_stateless_scope()
     scope = _RecordingScope({})
     scope.state_mapping = dict(outer.state_mapping) if outer is not None else {}

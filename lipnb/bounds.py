@@ -8,12 +8,9 @@ local slope: a Jacobian's spectral norm at a point, or a finite-difference ratio
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from lipnb.norms import _check_positive_int
-
-from lipnb.norms import spectral_norm
+from lipnb.norms import _check_positive_int, spectral_norm
 
 __all__ = [
     "ACTIVATION_LIPSCHITZ",
@@ -220,12 +217,12 @@ def jacobian_spectral_norms(model, x, batch_size: int = 256) -> np.ndarray:
     norms = []
     for start in range(0, len(arr), batch_size):
         xb = arr[start:start + batch_size]
-        n_out = int(np.prod(ops.shape(model(xb[:1], training=False))[1:]))
+        n, n_out = len(xb), int(np.prod(ops.shape(model(xb[:1], training=False))[1:]))
         # One input gradient per output unit (examples are independent at inference).
         rows = []
         for k in range(n_out):
             _, g = backend.input_gradient(
-                lambda t, k=k: ops.reshape(model(t, training=False), (len(xb), -1))[:, k], xb)
+                lambda t, k=k, n=n: ops.reshape(model(t, training=False), (n, -1))[:, k], xb)
             rows.append(ops.convert_to_numpy(g).reshape(len(xb), -1))
         jac = np.stack(rows, axis=1)
         norms.append(np.linalg.norm(jac.astype(np.float64), ord=2, axis=(1, 2)))

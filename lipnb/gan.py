@@ -174,9 +174,14 @@ class WGAN(keras.Model):
         seed: seed of the latent and interpolation draws.
 
     Example:
+        >>> from lipnb.data import eight_gaussians
+        >>> points, _ = eight_gaussians(2048, np.random.default_rng(0))
         >>> gan = WGAN(mlp_generator(), make_critic("sn"), regime="sn")
         >>> gan.compile()
-        >>> gan.fit(WGAN.dataset(points, batch_size=256, n_critic=5), steps_per_epoch=100)
+        >>> history = gan.fit(WGAN.dataset(points, batch_size=256, n_critic=5), steps_per_epoch=3,
+        ...                   verbose=0, shuffle=False)
+        >>> gan.sample(4).shape
+        (4, 2)
     """
 
     def __init__(self, generator, critic, regime: str, latent_dim: int | None = None, n_critic: int = 5,

@@ -16,7 +16,6 @@ one falls short (see the project README):
 
 from __future__ import annotations
 
-
 import keras
 from keras import ops
 
@@ -76,6 +75,7 @@ class SpectralNormalization(keras.layers.Wrapper):
         training: iterate and update the stored vector only when True.
 
     Example:
+        >>> import numpy as np
         >>> dense = SpectralNormalization(keras.layers.Dense(4))
         >>> y = dense(np.ones((2, 3), "float32"))   # already normalized
     """
@@ -315,7 +315,9 @@ class GroupSort(keras.layers.Layer):
         axis: the feature axis (default the last).
 
     Example:
-        >>> GroupSort(2)(np.array([[3.0, 1.0, -1.0, 2.0]], "float32"))  # [[1, 3, -1, 2]]
+        >>> import numpy as np
+        >>> keras.ops.convert_to_numpy(GroupSort(2)(np.array([[3.0, 1.0, -1.0, 2.0]], "float32")))
+        array([[ 1.,  3., -1.,  2.]], dtype=float32)
     """
 
     def __init__(self, group_size: int = 2, axis: int = -1, **kwargs):
@@ -362,7 +364,9 @@ class MaxMin(keras.layers.Layer):
         axis: the feature axis (default the last); its size must be even.
 
     Example:
-        >>> MaxMin()(np.array([[3.0, -1.0, 1.0, 2.0]], "float32"))  # [[3, 2, 1, -1]]
+        >>> import numpy as np
+        >>> keras.ops.convert_to_numpy(MaxMin()(np.array([[3.0, -1.0, 1.0, 2.0]], "float32")))
+        array([[ 3.,  2.,  1., -1.]], dtype=float32)
     """
 
     def __init__(self, axis: int = -1, **kwargs):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["wasserstein1", "sliced_wasserstein1", "noise_floor", "mode_statistics", "critic_gradient_norms", "critic_slopes", "frechet_distance",
-           "class_coverage", "digit_classifier"]
+__all__ = ["wasserstein1", "sliced_wasserstein1", "noise_floor", "mode_statistics", "critic_gradient_norms",
+           "critic_slopes", "frechet_distance", "class_coverage", "digit_classifier"]
 
 
 def _points(a, name):
@@ -112,7 +112,8 @@ def critic_gradient_norms(critic, x, extra_inputs=None, batch_size: int = 1024) 
         extra = None if extra_inputs is None else [ops.convert_to_tensor(e[start:start + batch_size])
                                                    for e in extra_inputs]
         _, g = backend.input_gradient(
-            lambda xb: critic(xb if extra is None else [xb, *extra], training=False), x[start:start + batch_size])
+            lambda xb, extra=extra: critic(xb if extra is None else [xb, *extra], training=False),
+            x[start:start + batch_size])
         g = ops.convert_to_numpy(g).reshape(len(g), -1)
         out.append(np.linalg.norm(g, axis=1))
     return np.concatenate(out)

@@ -52,9 +52,10 @@ profile = "quick"
 seed = 0
 
 # %%
-import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
+
+import lipnb
 
 run = lipnb.start_notebook("01_lipschitz_constraint", globals(), profiles={
     "smoke": dict(epochs=2, pairs=16, segment_points=6, ascent_steps=5, perturb_points=32),

@@ -44,9 +44,10 @@ profile = "quick"
 seed = 0
 
 # %%
-import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
+
+import lipnb
 
 run = lipnb.start_notebook("02_frobenius_bound", globals(), profiles={
     "smoke": dict(random_matrices=40, sizes=[4, 16, 64], trials=2, epochs=2, seeds=2),

@@ -44,10 +44,11 @@ seed = 0
 
 # %%
 import keras
-import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import ops
+
+import lipnb
 
 run = lipnb.start_notebook("03_l2_weight_decay", globals(), profiles={
     "smoke": dict(steps=20, sweep_l2=[0.0, 1e-3], sweep_seeds=2, epochs=2),

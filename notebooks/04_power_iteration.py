@@ -45,9 +45,10 @@ seed = 0
 
 # %%
 import keras
-import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
+
+import lipnb
 
 run = lipnb.start_notebook("04_power_iteration", globals(), profiles={
     "smoke": dict(matrices=10, dim=16, iterations=60, starts=3, train_steps=30, tracking_seeds=2),

@@ -57,9 +57,10 @@ seed = 0
 
 # %%
 import keras
-import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
+
+import lipnb
 
 run = lipnb.start_notebook("05_spectral_norm_regularization", globals(), profiles={
     "smoke": dict(seeds=2, small_batch=32, small_batch_epochs=2, full_batch_steps=20, sgd_rates=[0.1],

@@ -80,10 +80,11 @@ seed = 0
 
 # %%
 import keras
-import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import ops
+
+import lipnb
 from lipnb.stats import one_sample, paired_comparison
 
 run = lipnb.start_notebook("06_wgan_gp_vs_sn", globals(), profiles={
@@ -900,7 +901,7 @@ run.claim(
                   share_off_far=share_off["far"]),
     evidence=(gp_local_evidence := paired_comparison(share_off["far"], share_off["interpolates"],
                                                      direction="greater")),
-    note=f"512 points per region; far = uniform on [-8, 8]^2"
+    note="512 points per region; far = uniform on [-8, 8]^2"
     + lipnb.stats.note_if_inconclusive(gp_local_evidence, "; more seeds per data set would decide it"),
 )
 largest_sigma = max(max(sig.values()) for sig in sn_layers.values())

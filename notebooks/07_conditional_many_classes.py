@@ -66,9 +66,10 @@ profile = "quick"
 seed = 0
 
 # %%
-import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
+
+import lipnb
 from lipnb.stats import paired_comparison
 
 run = lipnb.start_notebook("07_conditional_many_classes", globals(), profiles={

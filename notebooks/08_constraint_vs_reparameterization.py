@@ -52,10 +52,11 @@ seed = 0
 
 # %%
 import keras
-import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import ops
+
+import lipnb
 from lipnb.stats import note_if_inconclusive, one_sample, paired_comparison
 
 run = lipnb.start_notebook("08_constraint_vs_reparameterization", globals(), profiles={

@@ -48,9 +48,10 @@ seed = 0
 
 # %%
 import keras
-import lipnb
 import matplotlib.pyplot as plt
 import numpy as np
+
+import lipnb
 
 run = lipnb.start_notebook("09_convolution_operator_norm", globals(), profiles={
     "smoke": dict(kernels=12, dense_checks=3, epochs=1, seeds=2, ascent_steps=5),
@@ -116,7 +117,7 @@ run.claim(
 
 # %%
 checks = []
-for i in range(run.size.dense_checks):
+for _ in range(run.size.dense_checks):
     k = rng.standard_normal((3, 3, int(rng.integers(1, 5)), int(rng.integers(1, 5))))
     n = int(rng.integers(5, 10))
     for padding, strides in (("circular", 1), ("same", 1), ("valid", 1), ("same", 2)):
@@ -205,7 +206,7 @@ mode_names = {"lipnb": "SN by reshaped kernel", "lipnb-operator": "SN by operato
 fig, ax = plt.subplots(figsize=(6.4, 3.4))
 markers = [("upper_as_trained", "s", "C1", "upper bound, vectors as trained"),
            ("upper", "v", "C3", "upper bound, exact vectors"), ("found", "^", "C0", "largest slope found")]
-for i, (mode, runs) in enumerate(networks.items()):
+for i, runs in enumerate(networks.values()):
     for j, (key, marker, color, label) in enumerate(markers):
         ax.scatter([i + 0.12 * (j - 1)] * len(runs), [r[key] for r in runs], marker=marker, color=color,
                    label=label if i == 0 else None)

@@ -6,7 +6,6 @@ import os
 import jupytext
 import nbformat
 import papermill
-
 import reproduce
 
 

@@ -170,7 +170,8 @@ def test_build_inside_a_stateless_scope_warms_up_at_the_first_call():
     np.testing.assert_allclose(out, x @ (w / np.linalg.svd(w, compute_uv=False)[0]), rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["in_stateless_scope", "no_autocast", "outside_traced_function"])
+@pytest.mark.parametrize("name", ["in_stateless_scope", "get_stateless_scope", "no_autocast",
+                                  "outside_traced_function"])
 def test_private_keras_apis_still_behave(name):
     """lipnb._keras_compat wraps private Keras APIs; fail here, not silently, if they change."""
     from lipnb import _keras_compat
@@ -179,6 +180,16 @@ def test_private_keras_apis_still_behave(name):
         assert not _keras_compat.in_stateless_scope()
         with keras.StatelessScope():
             assert _keras_compat.in_stateless_scope()
+    elif name == "get_stateless_scope":
+        # lipnb.backend reads and extends the active scope's state_mapping (id -> value)
+        v = keras.Variable(np.ones(2, "float32"))
+        assert _keras_compat.get_stateless_scope() is None
+        with keras.StatelessScope(state_mapping=[(v, np.zeros(2, "float32"))]) as scope:
+            assert _keras_compat.get_stateless_scope() is scope
+            assert id(v) in scope.state_mapping
+            v.assign(np.full(2, 5.0, "float32"))
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(scope.get_current_value(v)), [5.0, 5.0])
+        np.testing.assert_allclose(v.numpy(), [1.0, 1.0])
     elif name == "no_autocast":
         v = keras.Variable(np.ones(2, "float32"))
         from keras.src.backend.common.variables import AutocastScope

@@ -5,10 +5,10 @@ import json
 import jupytext
 import papermill
 import pytest
-
 import reproduce
-from lipnb import stats
 from notebook_runner import execute_notebook
+
+from lipnb import stats
 
 SOURCES = reproduce.notebook_sources()
 NAMES = [s.stem for s in SOURCES]

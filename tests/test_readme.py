@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import reproduce
 from notebook_runner import execute_notebook, recorded_claims
 
@@ -130,8 +129,10 @@ def test_compare_results_sees_changed_values_and_verdicts():
     assert compare_results.differences(old, {"claims": [{"id": "x", "measured": {"value": 1.0},
                                                          "verdict": "holds"}]}) == []
     # A verdict that rests on timings alone may flip with machine noise.
-    timed = {"claims": [{"id": "t", "measured": {"seconds_per_step": {"gp": 2.0, "sn": 1.0}, "time_ratio_gp_over_sn": 2.0},
+    timed = {"claims": [{"id": "t", "measured": {"seconds_per_step": {"gp": 2.0, "sn": 1.0},
+                                                 "time_ratio_gp_over_sn": 2.0},
                          "verdict": "holds"}]}
-    flipped = {"claims": [{"id": "t", "measured": {"seconds_per_step": {"gp": 1.0, "sn": 2.0}, "time_ratio_gp_over_sn": 0.5},
+    flipped = {"claims": [{"id": "t", "measured": {"seconds_per_step": {"gp": 1.0, "sn": 2.0},
+                                                   "time_ratio_gp_over_sn": 0.5},
                            "verdict": "does not hold"}]}
     assert compare_results.differences(timed, flipped) == []

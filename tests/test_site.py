@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import render_site
 import report
 
