@@ -46,7 +46,7 @@ from lipnb.metrics import (
     sliced_wasserstein1,
     wasserstein1,
 )
-from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier, predict
+from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier, predict, warm_up
 from lipnb.norms import (
     PowerIterationResult,
     as_matrix,
@@ -109,6 +109,7 @@ __all__ = [
     "parameter_trajectory",
     "pgd",
     "predict",
+    "warm_up",
     "random_perturbation",
     "as_matrix",
     "digits_mlp",

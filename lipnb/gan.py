@@ -423,10 +423,15 @@ class SampleQuality(keras.callbacks.Callback):
 
 
 def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes=None, generator=None,
-               critic=None, batch_size: int = 256, n_critic: int = 5, learning_rate: float = 1e-4,
+               critic=None, hidden: Sequence[int] = (128, 128, 128), activation: str = "leaky_relu",
+               latent_dim: int = 2, batch_size: int = 256, n_critic: int = 5, learning_rate: float = 1e-4,
                beta_1: float = 0.0, beta_2: float = 0.9, gp_weight: float = 10.0, eval_every: int = 50,
                loss: str = "wasserstein", seed: int = 0, verbose: int = 0):
     """Build (unless given) and train a WGAN for ``steps`` generator steps; log sample quality.
+
+    Unless ``generator``/``critic`` are given, both are MLPs with ``hidden`` units per
+    layer, seeded with ``seed``; the critic uses ``activation`` (``"leaky_relu"`` or
+    ``"maxmin"``) and is built for ``regime`` by :func:`make_critic`.
 
     Returns:
         ``(gan, records)`` with the :class:`SampleQuality` records.
@@ -436,9 +441,11 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     seed_everything(seed)
     shape = tuple(np.asarray(x).shape[1:])
     if generator is None:
-        generator = mlp_generator(latent_dim=2, output_dim=int(np.prod(shape)), num_classes=num_classes, seed=seed)
+        generator = mlp_generator(latent_dim=latent_dim, output_dim=int(np.prod(shape)), hidden=hidden,
+                                  num_classes=num_classes, seed=seed)
     if critic is None:
-        critic = make_critic(regime, input_shape=shape, num_classes=num_classes, seed=seed)
+        critic = make_critic(regime, input_shape=shape, num_classes=num_classes, seed=seed,
+                             **({"hidden": hidden, "activation": activation} if len(shape) == 1 else {}))
     gan = WGAN(generator, critic, regime=regime, n_critic=n_critic, gp_weight=gp_weight,
                num_classes=num_classes, loss=loss, seed=seed)
     gan.compile(keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),

@@ -165,20 +165,40 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
     return {"loss": history}
 
 
+def warm_up(model, only_unwarmed: bool = False) -> dict:
+    """Set every ``lipnb.SpectralNormalization`` vector in ``model`` (nested models too) to
+    the exact top singular vector of its layer's weight, so each layer divides by its exact
+    norm. Do this before reading a Lipschitz bound or a certificate off a trained model: the
+    vectors training leaves behind lag the weights (notebooks 04, 06, 08, 09).
+
+    Args:
+        model: a Keras model or layer.
+        only_unwarmed: skip layers that were warmed up already.
+
+    Returns:
+        ``{layer name: spectral norm of its weight}`` for the layers warmed up.
+    """
+    from lipnb.layers import SpectralNormalization
+
+    sigmas, stack, seen = {}, [model], set()
+    while stack:
+        layer = stack.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        if isinstance(layer, SpectralNormalization) and layer.built and not (only_unwarmed and layer._warmed_up):
+            sigmas[layer.name] = layer.warm_up()
+        stack.extend(getattr(layer, "layers", []))
+    return sigmas
+
+
 def _warm_up_spectral_layers(model):
-    """Warm up every lipnb SN layer that has not been (before a compiled step runs).
+    """Warm up every lipnb SN layer that has not been, before a compiled step runs.
 
     A functional model builds its layers symbolically, where the warm-up must wait for a
     first eager call; on JAX every training call is traced, so it is done here instead.
     """
-    from lipnb.layers import SpectralNormalization
-
-    stack = [model]
-    while stack:
-        layer = stack.pop()
-        if isinstance(layer, SpectralNormalization) and layer.built and not layer._warmed_up:
-            layer.warm_up()
-        stack.extend(getattr(layer, "layers", []))
+    warm_up(model, only_unwarmed=True)
 
 
 def predict(model, x, batch_size: int = 1024):

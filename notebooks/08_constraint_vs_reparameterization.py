@@ -430,9 +430,7 @@ for s in range(run.size.loop_seeds):
         if kind == "lipnb SN":
             sigmas[label, s] = lipnb_layer_sigmas(critic)
             if not training:  # the other remedy: recompute the vectors after the loop
-                for layer in critic.layers:
-                    if isinstance(layer, lipnb.SpectralNormalization):
-                        layer.warm_up()
+                lipnb.warm_up(critic)
                 sigmas_after_warm_up[s] = lipnb_layer_sigmas(critic)
 
 fig, ax = plt.subplots()

@@ -185,10 +185,6 @@ run.claim(
 # kernel for `mode="matrix"`), which spectral normalization means to be 1.
 
 # %%
-def sn_layers(model):
-    return [layer for layer in model.layers if isinstance(layer, lipnb.SpectralNormalization)]
-
-
 networks = {mode: [] for mode in ("lipnb", "lipnb-operator")}
 for s in range(run.size.seeds):
     for mode in networks:
@@ -197,8 +193,7 @@ for s in range(run.size.seeds):
         result = dict(accuracy=lipnb.accuracy(model, x_test, y_test),
                       upper_as_trained=lipnb.lipschitz_upper_bound(model),
                       layer_sigma_as_trained=list(lipnb.normalized_layer_sigmas(model).values()))
-        for layer in sn_layers(model):
-            layer.warm_up()
+        lipnb.warm_up(model)
         result.update(upper=lipnb.lipschitz_upper_bound(model),
                       found=lipnb.lipschitz_lower_bound(model, x_test[:64], steps=run.size.ascent_steps, seed=s))
         networks[mode].append(result)

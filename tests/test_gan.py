@@ -233,3 +233,14 @@ def test_sliced_wasserstein1_and_noise_floor():
         lipnb.sliced_wasserstein1(a, b, projections=0)
     with pytest.raises(ValueError, match="repeats"):
         lipnb.noise_floor(lipnb.eight_gaussians, 10, repeats=0)
+
+
+def test_train_wgan_builds_networks_of_the_given_width_and_activation():
+    x = lipnb.eight_gaussians(512, np.random.default_rng(0))[0]
+    gan, records = lipnb.train_wgan(x, "sn", 2, lambda g: {}, hidden=(16, 16), activation="maxmin",
+                                    batch_size=32, eval_every=1, seed=0)
+    widths = [l.layer.units for l in gan.critic.layers if isinstance(l, lipnb.SpectralNormalization)]
+    assert widths == [16, 16, 1]
+    assert any(isinstance(l, lipnb.MaxMin) for l in gan.critic.layers)
+    assert [l.units for l in gan.generator.layers if isinstance(l, keras.layers.Dense)] == [16, 16, 2]
+    assert len(records) == 3
