@@ -46,7 +46,7 @@ endif
 # The site tests drive Debian's Chromium; install it where it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv browser reproduce render test bench clean
+.PHONY: help venv browser reproduce render test bench lab clean
 
 help:
 	@echo "make reproduce [PROFILE=quick|smoke|full]   execute stale notebooks, write results/"
@@ -54,6 +54,7 @@ help:
 	@echo "make render [PROFILE=...]                   build the static HTML site into build/site/"
 	@echo "make test                                   run the tests"
 	@echo "make bench                                  run the benchmarks, update the README tables"
+	@echo "make lab                                    open the notebooks in JupyterLab (lipnb kernel, paired .py/.ipynb)"
 
 venv: $(STAMP)
 
@@ -93,6 +94,10 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_foundation.py
 	$(PY) benchmarks/bench_layers.py
 	$(PY) benchmarks/bench_gan.py
+
+lab: $(STAMP)
+	@mkdir -p $(STATE)
+	$(PY) -m jupyter lab --notebook-dir=notebooks $(if $(filter 0,$(shell id -u)),--allow-root)
 
 clean:
 	rm -rf build

@@ -244,3 +244,17 @@ def test_train_wgan_builds_networks_of_the_given_width_and_activation():
     assert any(isinstance(l, lipnb.MaxMin) for l in gan.critic.layers)
     assert [l.units for l in gan.generator.layers if isinstance(l, keras.layers.Dense)] == [16, 16, 2]
     assert len(records) == 3
+
+
+def test_frechet_distance_matches_the_matrix_square_root_formula():
+    from scipy import linalg
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((400, 6))
+    b = rng.standard_normal((300, 6)) @ rng.standard_normal((6, 6)) + 0.5
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = linalg.sqrtm(ca @ cb)
+    root = root[0] if isinstance(root, tuple) else root
+    expected = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(ca + cb - 2 * np.real(root))
+    assert lipnb.frechet_distance(a, b) == pytest.approx(expected, rel=1e-10)
+    assert lipnb.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
