@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras  # noqa: E402
-from _common import OUT, machine  # noqa: E402
+from _common import OUT, machine, update_readme_block  # noqa: E402
 
 import lipnb  # noqa: E402
 
@@ -104,7 +104,9 @@ def write_table() -> None:
             lines.append(f"| {r['backend']} | {r['device']} | {r['machine']} | {width} | "
                          f"{by['gp']['first_step_seconds']:.2f} | {by['sn']['first_step_seconds']:.2f} | "
                          f"{by['gp']['step_ms']:.2f} | {by['sn']['step_ms']:.2f} | {by['gp/sn']['step_ratio']:.2f} |")
-    (OUT / "backends.md").write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    (OUT / "backends.md").write_text(text)
+    update_readme_block("backends", text)
 
 
 if __name__ == "__main__":

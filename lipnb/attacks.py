@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from lipnb.norms import _check_positive_int
+from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["random_perturbation", "loss_input_gradient", "fgsm", "pgd"]
 
 
 def _check_epsilon(epsilon) -> float:
-    if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon >= 0:
-        raise ValueError(f"epsilon must be a number >= 0, got {epsilon!r}")
-    return float(epsilon)
+    return number(epsilon, "epsilon", minimum=0.0)
 
 
 def _flat_norm(a: np.ndarray) -> np.ndarray:
@@ -53,8 +49,7 @@ def fgsm(model, x, y, epsilon: float, norm: str = "l2") -> np.ndarray:
             l2 norm ``epsilon``, so it compares with random noise of the same size.
     """
     epsilon = _check_epsilon(epsilon)
-    if norm not in ("l2", "linf"):
-        raise ValueError(f"norm must be 'l2' or 'linf', got {norm!r}")
+    one_of(norm, "norm", ("l2", "linf"))
     x = np.asarray(x, dtype=np.float32)
     step = np.sign(loss_input_gradient(model, x, y)).astype(np.float32)
     if norm == "l2":
@@ -65,7 +60,7 @@ def fgsm(model, x, y, epsilon: float, norm: str = "l2") -> np.ndarray:
 def pgd(model, x, y, epsilon: float, steps: int = 10, step_size: float | None = None) -> np.ndarray:
     """Projected gradient ascent on the loss inside the l2 ball of radius ``epsilon``."""
     epsilon = _check_epsilon(epsilon)
-    steps = _check_positive_int(steps, "steps")
+    steps = positive_int(steps, "steps")
     step_size = 2.5 * epsilon / steps if step_size is None else float(step_size)
     x0 = np.asarray(x, dtype=np.float32)
     xa = x0.copy()

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipnb.norms import _check_positive_int, spectral_norm
+from lipnb.norms import spectral_norm
+from lipnb.validation import one_of, positive_int
 
 __all__ = [
     "ACTIVATION_LIPSCHITZ",
@@ -150,8 +151,7 @@ def lipschitz_upper_bound(model, conv_method: str = "exact") -> float:
     """
     import keras
 
-    if conv_method not in ("exact", "certified"):
-        raise ValueError(f"conv_method must be 'exact' or 'certified', got {conv_method!r}")
+    one_of(conv_method, "conv_method", ("exact", "certified"))
     if isinstance(model, keras.Sequential) and not model.built:
         raise ValueError("the model is not built: call it once or give it a keras.Input")
     inputs = getattr(model, "inputs", None)
@@ -265,7 +265,7 @@ def lipschitz_lower_bound(model, x, steps: int = 50, learning_rate: float = 0.01
 
     from lipnb import backend
 
-    steps = _check_positive_int(steps, "steps")
+    steps = positive_int(steps, "steps")
     arr = _check_batch(x)
     best = float(np.max(jacobian_spectral_norms(model, arr)))
     rng = np.random.default_rng(seed)

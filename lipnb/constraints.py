@@ -8,21 +8,13 @@ reparameterization (``lipnb.SpectralNormalization``).
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 from keras import ops
 
 from lipnb._power import PersistentVectors
-from lipnb.norms import _check_positive_int
+from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["WeightClip", "FrobeniusBall", "SpectralProjection"]
-
-
-def _positive(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, got {value!r}")
-    return float(value)
 
 
 @keras.saving.register_keras_serializable(package="lipnb")
@@ -30,7 +22,7 @@ class WeightClip(keras.constraints.Constraint):
     """Clip every entry to ``[-c, c]`` (the original WGAN's critic constraint)."""
 
     def __init__(self, c: float = 0.01):
-        self.c = _positive(c, "c")
+        self.c = number(c, "c", minimum=0.0, strict=True)
 
     def __call__(self, w):
         return ops.clip(w, -self.c, self.c)
@@ -44,7 +36,7 @@ class FrobeniusBall(keras.constraints.Constraint):
     """Project onto ``|W|_F <= radius``; this also bounds ``|W|_2`` by ``radius`` (eq. (10))."""
 
     def __init__(self, radius: float = 1.0):
-        self.radius = _positive(radius, "radius")
+        self.radius = number(radius, "radius", minimum=0.0, strict=True)
 
     def __call__(self, w):
         norm = ops.sqrt(ops.sum(ops.square(w)))
@@ -73,11 +65,9 @@ class SpectralProjection(keras.constraints.Constraint):
     MODES = ("clip", "divide")
 
     def __init__(self, max_norm: float = 1.0, power_iterations: int = 1, mode: str = "clip"):
-        self.max_norm = _positive(max_norm, "max_norm")
-        self.power_iterations = _check_positive_int(power_iterations, "power_iterations")
-        if mode not in self.MODES:
-            raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(self.MODES)}")
-        self.mode = mode
+        self.max_norm = number(max_norm, "max_norm", minimum=0.0, strict=True)
+        self.power_iterations = positive_int(power_iterations, "power_iterations")
+        self.mode = one_of(mode, "mode", self.MODES)
         self._vectors = PersistentVectors(seed=1)
 
     def __call__(self, w):

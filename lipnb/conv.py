@@ -14,7 +14,8 @@ import numbers
 
 import numpy as np
 
-from lipnb.norms import ConvergenceMonitor, _check_positive_int
+from lipnb.norms import ConvergenceMonitor
+from lipnb.validation import one_of, positive_int
 
 __all__ = ["conv_operator_norm", "conv_operator_matrix", "conv_operator_norm_bound"]
 
@@ -142,10 +143,9 @@ def conv_operator_norm(kernel, input_shape, strides=1, padding: str = "circular"
             raise ValueError("circular padding is exact for stride 1 only; use 'same' or 'valid'")
         return _circular_norm(k, spatial)
     if padding not in ("same", "valid"):
-        raise ValueError(f"padding must be 'circular', 'same' or 'valid', got {padding!r}")
-    max_iterations = _check_positive_int(max_iterations, "max_iterations")
-    if method not in ("lanczos", "power"):
-        raise ValueError(f"method must be 'lanczos' or 'power', got {method!r}")
+        one_of(padding, "padding", ("circular", "same", "valid"))
+    max_iterations = positive_int(max_iterations, "max_iterations")
+    one_of(method, "method", ("lanczos", "power"))
     conv = _ZeroPaddedConv(k, spatial, strides, padding)
     in_shape = (1, *spatial, k.shape[-2])
     out_shape = (1, *conv.out_spatial, k.shape[-1])
@@ -200,7 +200,7 @@ def conv_operator_norm_bound(kernel, input_shape, strides=1, padding: str = "sam
     spatial = _spatial(input_shape, k)
     _strides(strides, k.ndim - 2)
     if padding not in ("same", "valid", "circular"):
-        raise ValueError(f"padding must be 'circular', 'same' or 'valid', got {padding!r}")
+        one_of(padding, "padding", ("circular", "same", "valid"))
     if padding == "circular":
         return _circular_norm(k, spatial)
     canvas = tuple(s + ks - 1 for s, ks in zip(spatial, k.shape[:-2]))
@@ -227,6 +227,6 @@ def conv_operator_matrix(kernel, input_shape, strides=1, padding: str = "same") 
         basis = np.pad(basis, pads, mode="wrap")
         spatial, padding = basis.shape[1:-1], "valid"
     if padding not in ("same", "valid"):
-        raise ValueError(f"padding must be 'circular', 'same' or 'valid', got {padding!r}")
+        one_of(padding, "padding", ("circular", "same", "valid"))
     out = _ZeroPaddedConv(k, spatial, strides, padding).forward(basis)
     return out.reshape(n_in, -1).T

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lipnb.validation import open_fraction, positive_int
+
 __all__ = ["load_digits_split", "validation_split", "eight_gaussians", "twentyfive_gaussians", "swiss_roll",
            "class_mixture"]
 
@@ -19,8 +21,7 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.25, flatten: bool 
     Returns:
         ``(x_train, y_train, x_test, y_test)``: float32 images and int32 labels.
     """
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction!r}")
+    open_fraction(test_fraction, "test_fraction")
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -47,8 +48,7 @@ def validation_split(x, y, fraction: float = 0.2, seed: int = 0):
     Returns:
         ``(x_fit, y_fit, x_val, y_val)``.
     """
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    open_fraction(fraction, "fraction")
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
     from sklearn.model_selection import train_test_split
@@ -58,9 +58,7 @@ def validation_split(x, y, fraction: float = 0.2, seed: int = 0):
 
 
 def _check_n(n):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
-    return int(n)
+    return positive_int(n, "n")
 
 
 def eight_gaussians(n: int, rng: np.random.Generator, scale: float = 2.0, std: float = 0.02):
@@ -100,8 +98,7 @@ def class_mixture(n: int, k: int, rng: np.random.Generator, radius: float = 2.0,
         ``(points, labels, centers)``: ``(n, 2)`` float32, ``(n,)`` int32 and ``(k, 2)``.
     """
     n = _check_n(n)
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = positive_int(k, "k")
     angles = 2 * np.pi * np.arange(k) / k
     centers = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     labels = rng.integers(0, k, n)

@@ -26,8 +26,8 @@ from keras import ops
 from lipnb import backend
 from lipnb.constraints import SpectralProjection, WeightClip
 from lipnb.layers import MaxMin, SpectralNormalization
-from lipnb.norms import _check_positive_int
 from lipnb.penalties import gradient_penalty
+from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "mlp_critic", "mlp_generator",
            "image_generator", "make_critic", "time_train_steps"]
@@ -37,9 +37,7 @@ LOSSES = ("wasserstein", "hinge")
 
 
 def _check_regime(regime):
-    if regime not in REGIMES:
-        raise ValueError(f"unknown regime {regime!r}; choose one of {', '.join(REGIMES)}")
-    return regime
+    return one_of(regime, "regime", REGIMES)
 
 
 def _dense_factory(regime, clip: float, seed: int):
@@ -80,8 +78,7 @@ def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 12
     normalized too under ``sn``/``keras-sn``).
     """
     _check_regime(regime)
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {', '.join(ACTIVATIONS)}")
+    one_of(activation, "activation", ACTIVATIONS)
     if activation == "maxmin" and any(int(u) % 2 for u in hidden):
         raise ValueError(f"MaxMin pairs units: every hidden width must be even, got {tuple(hidden)}")
 
@@ -189,12 +186,10 @@ class WGAN(keras.Model):
                  seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.regime = _check_regime(regime)
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
+        one_of(loss, "loss", LOSSES)
         self.loss_name = loss
-        n_critic = _check_positive_int(n_critic, "n_critic")
-        if not gp_weight >= 0:
-            raise ValueError(f"gp_weight must be >= 0, got {gp_weight!r}")
+        n_critic = positive_int(n_critic, "n_critic")
+        number(gp_weight, "gp_weight", minimum=0.0)
         self.generator, self.critic = generator, critic
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
         self.n_critic, self.gp_weight = int(n_critic), float(gp_weight)
@@ -402,7 +397,7 @@ class SampleQuality(keras.callbacks.Callback):
 
     def __init__(self, evaluate, every: int):
         super().__init__()
-        every = _check_positive_int(every, "every")
+        every = positive_int(every, "every")
         self.evaluate, self.every = evaluate, int(every)
         self.records: list[dict] = []
 
@@ -480,9 +475,9 @@ def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int
     import statistics
     import time
 
-    steps = _check_positive_int(steps, "steps")
-    rounds = _check_positive_int(rounds, "rounds")
-    warmup_steps = _check_positive_int(warmup_steps, "warmup_steps")  # at least one: the trace
+    steps = positive_int(steps, "steps")
+    rounds = positive_int(rounds, "rounds")
+    warmup_steps = positive_int(warmup_steps, "warmup_steps")  # at least one: the trace
     jax = backend.name() == "jax"
     fns, iterators, states = {}, {}, {}
     for name, gan in gans.items():

@@ -20,7 +20,7 @@ import keras
 from keras import ops
 
 from lipnb._keras_compat import in_stateless_scope, no_autocast, outside_traced_function
-from lipnb.norms import _check_positive_int
+from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["SpectralNormalization", "GroupSort", "MaxMin"]
 
@@ -90,17 +90,15 @@ class SpectralNormalization(keras.layers.Wrapper):
         # One policy for wrapper and wrapped layer: the wrapped call computes the output,
         # so a policy given to the wrapper must reach it (Keras's own wrappers behave so).
         layer.dtype_policy = self.dtype_policy
-        self.power_iterations = _check_positive_int(power_iterations, "power_iterations")
-        self.warmup_iterations = _check_positive_int(warmup_iterations, "warmup_iterations")
-        if mode not in ("matrix", "operator"):
-            raise ValueError(f"mode must be 'matrix' or 'operator', got {mode!r}")
+        self.power_iterations = positive_int(power_iterations, "power_iterations")
+        self.warmup_iterations = positive_int(warmup_iterations, "warmup_iterations")
+        one_of(mode, "mode", ("matrix", "operator"))
         if mode == "operator" and (type(layer).__name__ not in _CONV_TYPES
                                    or getattr(layer, "data_format", None) != "channels_last"
                                    or getattr(layer, "groups", 1) != 1):
             raise ValueError("mode='operator' needs an ungrouped channels_last convolution layer, "
                              f"got {type(layer).__name__} {layer.name!r}")
-        if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
+        number(eps, "eps", minimum=0.0, strict=True)
         self.mode = mode
         self.eps = float(eps)
         self._warmed_up = False
@@ -150,7 +148,7 @@ class SpectralNormalization(keras.layers.Wrapper):
         """
         from lipnb import backend
 
-        iterations = _check_positive_int(iterations or self.warmup_iterations, "iterations")
+        iterations = positive_int(iterations or self.warmup_iterations, "iterations")
         with backend.init_scope():
             w = _read_float32(self._weight())
             v = _l2_normalize(ops.convert_to_tensor(self.vector), self.eps)
@@ -322,7 +320,7 @@ class GroupSort(keras.layers.Layer):
 
     def __init__(self, group_size: int = 2, axis: int = -1, **kwargs):
         super().__init__(**kwargs)
-        self.group_size = _check_positive_int(group_size, "group_size")
+        self.group_size = positive_int(group_size, "group_size")
         if self.group_size < 2:
             raise ValueError(f"group_size must be >= 2 (1 would be the identity), got {group_size}")
         if isinstance(axis, bool) or not isinstance(axis, int):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lipnb.validation import positive_int
+
 __all__ = ["wasserstein1", "sliced_wasserstein1", "noise_floor", "mode_statistics", "critic_gradient_norms",
            "critic_slopes", "frechet_distance", "class_coverage", "digit_classifier"]
 
@@ -46,8 +48,7 @@ def sliced_wasserstein1(a, b, projections: int = 64, seed: int = 0) -> float:
     a, b = _points(a, "a"), _points(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"a and b must have the same shape, got {a.shape} and {b.shape}")
-    if isinstance(projections, bool) or not isinstance(projections, (int, np.integer)) or projections < 1:
-        raise ValueError(f"projections must be a positive integer, got {projections!r}")
+    projections = positive_int(projections, "projections")
     d = a.shape[1]
     if d == 2:
         angles = np.pi * (np.arange(projections) + 0.5) / projections
@@ -69,8 +70,7 @@ def noise_floor(sample, n: int, metric=sliced_wasserstein1, repeats: int = 20, s
     Returns:
         ``repeats`` values of the metric, one per pair.
     """
-    if isinstance(repeats, bool) or not isinstance(repeats, (int, np.integer)) or repeats < 1:
-        raise ValueError(f"repeats must be a positive integer, got {repeats!r}")
+    repeats = positive_int(repeats, "repeats")
     rng = np.random.default_rng(seed)
 
     def draw():

@@ -7,6 +7,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from lipnb.validation import positive_int
+
 __all__ = ["digits_mlp", "conv_critic", "fit_classifier", "accuracy"]
 
 
@@ -103,8 +105,7 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
 
     from lipnb import backend
 
-    if isinstance(epochs, bool) or int(epochs) != epochs or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
+    epochs = positive_int(epochs, "epochs")
     x_np = np.asarray(x_train, dtype=model.inputs[0].dtype if model.inputs else "float32")
     y_np = np.asarray(y_train, dtype=np.int32)
     n = len(x_np)
@@ -219,8 +220,7 @@ def predict(model, x, batch_size: int = 1024):
     """
     import numpy as np
 
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    batch_size = positive_int(batch_size, "batch_size")
     x = np.asarray(x)
     if x.ndim < 1 or len(x) == 0:
         raise ValueError(f"x must hold at least one example, got shape {x.shape}")

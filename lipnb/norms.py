@@ -11,10 +11,11 @@ flattening every axis but the last, as the article's Keras code does
 from __future__ import annotations
 
 import dataclasses
-import numbers
 import warnings
 
 import numpy as np
+
+from lipnb.validation import number, one_of, positive_int
 
 __all__ = [
     "as_matrix",
@@ -65,14 +66,6 @@ def as_matrix(w, name: str = "w") -> np.ndarray:
     return arr
 
 
-def _check_positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value}")
-    return int(value)
-
-
 class ConvergenceMonitor:
     """Decides when a geometrically converging sequence has converged.
 
@@ -83,8 +76,7 @@ class ConvergenceMonitor:
     """
 
     def __init__(self, tol: float, window: int = 5):
-        if not tol > 0:
-            raise ValueError(f"tol must be > 0, got {tol!r}")
+        number(tol, "tol", minimum=0.0, strict=True)
         self.tol, self.window = float(tol), int(window)
         self.changes: list[float] = []
 
@@ -187,7 +179,7 @@ def power_iteration(w, iterations: int = 20, u0=None, *, seed: int = 0) -> Power
         2.0
     """
     m = as_matrix(w)
-    iterations = _check_positive_int(iterations, "iterations")
+    iterations = positive_int(iterations, "iterations")
     rows, cols = m.shape
     u = _start_vector(rows, u0, m.dtype, seed)
     v = np.zeros(cols, dtype=m.dtype)
@@ -241,8 +233,7 @@ def spectral_norm(
         1.0
     """
     m = as_matrix(w)
-    if method not in ("svd", "power"):
-        raise ValueError(f"method must be 'svd' or 'power', got {method!r}")
+    one_of(method, "method", ("svd", "power"))
     scale = float(np.max(np.abs(m)))
     if scale == 0.0:
         return 0.0
@@ -250,7 +241,7 @@ def spectral_norm(
     if method == "svd":
         return float(np.linalg.svd(a, compute_uv=False)[0]) * scale
     monitor = ConvergenceMonitor(tol)
-    max_iterations = _check_positive_int(max_iterations, "max_iterations")
+    max_iterations = positive_int(max_iterations, "max_iterations")
     # Iterate in float64 whatever the input: in float32 the estimate's round-off noise
     # (about 1e-7 relative) can look like convergence long before a tight tol is met.
     a = a.astype(np.float64)

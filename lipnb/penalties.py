@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 from keras import ops
 
 from lipnb._power import PersistentVectors
-from lipnb.norms import _check_positive_int
+from lipnb.validation import number, positive_int
 
 __all__ = ["SpectralNormRegularizer", "gradient_penalty"]
 
@@ -31,10 +29,9 @@ class SpectralNormRegularizer(keras.regularizers.Regularizer):
     """
 
     def __init__(self, l: float = 0.01, power_iterations: int = 1):
-        if isinstance(l, bool) or not isinstance(l, numbers.Real) or not l >= 0:
-            raise ValueError(f"l must be a number >= 0, got {l!r}")
+        number(l, "l", minimum=0.0)
         self.l = float(l)
-        self.power_iterations = _check_positive_int(power_iterations, "power_iterations")
+        self.power_iterations = positive_int(power_iterations, "power_iterations")
         self._vectors = PersistentVectors(seed=0)
 
     def spectral_norm(self, x):

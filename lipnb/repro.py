@@ -27,6 +27,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from lipnb.validation import nonnegative_int
+
 __all__ = ["PROFILES", "seed_everything", "start_notebook", "NotebookRun", "jsonable"]
 
 PROFILES = ("smoke", "quick", "full")
@@ -51,9 +53,7 @@ def seed_everything(seed: int, deterministic: bool = True) -> np.random.Generato
     Returns:
         A fresh ``np.random.Generator`` seeded with ``seed``.
     """
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = nonnegative_int(seed, "seed")
     random.seed(seed)
     np.random.seed(seed)
     import keras

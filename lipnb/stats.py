@@ -27,6 +27,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from lipnb.validation import number, one_of
+
 __all__ = ["VERDICTS", "KINDS", "Evidence", "paired_comparison", "one_sample", "decide", "combine",
            "evidence_verdict", "note_if_inconclusive",
            "bootstrap_ci", "t_interval", "sign_test"]
@@ -99,13 +101,12 @@ def sign_test(differences, null: float = 0.0) -> float:
 
 def decide(ci: Sequence[float], null: float, direction: str, margin: float | None = None) -> str:
     """The verdict that an interval ``ci`` gives for a claim predicting ``direction``."""
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    one_of(direction, "direction", DIRECTIONS)
     lo, hi = (float(v) for v in ci)
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
         raise ValueError(f"ci must be a finite [low, high] with low <= high, got {list(ci)}")
-    if margin is not None and (not math.isfinite(margin) or margin < 0):
-        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+    if margin is not None:
+        margin = number(margin, "margin", minimum=0.0)
     if margin is not None and null - margin <= lo and hi <= null + margin:
         return "does not hold"  # too small to matter, whatever its sign
     predicted = lo > null if direction == "greater" else hi < null
@@ -191,10 +192,8 @@ def one_sample(values, *, direction: str, null: float = 0.0, margin: float | Non
     Returns:
         :class:`Evidence`; its ``verdict`` applies the module's rule.
     """
-    if direction not in DIRECTIONS:
-        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    one_of(direction, "direction", DIRECTIONS)
+    one_of(method, "method", METHODS)
     x = _finite_vector(values, "values")
     level = _check_level(level)
     if method == "t":

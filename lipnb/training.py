@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipnb.norms import _check_positive_int
+from lipnb.validation import positive_int
 
 __all__ = ["l2_penalty", "parameter_trajectory"]
 
@@ -32,7 +32,7 @@ def parameter_trajectory(model, optimizer, x, y, steps: int, batch_size: int = 6
 
     from lipnb import backend
 
-    steps = _check_positive_int(steps, "steps")
+    steps = positive_int(steps, "steps")
     dtype = model.trainable_variables[0].dtype
     x = np.asarray(x, dtype=dtype)
     y = np.asarray(y)

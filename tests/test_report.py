@@ -51,7 +51,8 @@ def test_measured_summary_is_short_and_numeric():
 def test_readme_benchmark_tables_are_the_recorded_ones():
     readme = report.README.read_text()
     results = report.ROOT / "benchmarks" / "results"
-    for md in sorted(results.glob("*.md")):
+    quoted = {p for p in results.glob("*.md") if p.stem != "gpu"}  # gpu.md is long; README quotes its summary
+    for md in sorted(quoted):
         block = f"<!-- bench:{md.stem} -->\n{md.read_text()}<!-- /bench:{md.stem} -->"
         assert block in readme, f"README's {md.stem} benchmark table differs from {md.relative_to(report.ROOT)}"
-    assert {p.stem for p in results.glob("*.md")} == {"foundation", "layers", "gan"}
+    assert {p.stem for p in quoted} == {"foundation", "layers", "gan", "backends", "gpu_summary"}

@@ -180,15 +180,12 @@ def report(args) -> int:
         info = run["notebooks"][stem]
         cpu = f"{cpu_times[stem]:.1f}" if stem in cpu_times else "not measured"
         block.append(f"| {stem} | {info['seconds']:.1f} (run {k}, {info['status']}, {run['jobs']}) | {cpu} |")
-    backends = ROOT / "benchmarks" / "results" / "backends.md"
-    if backends.exists():
-        table = [line for line in backends.read_text().splitlines() if line.startswith("|")]
-        block += ["", "lipnb's WGAN step per backend (`benchmarks/bench_backends.py`; first step = build, "
-                  "compile and one step):", "", *table]
+    summary = "\n".join(block) + "\n"
+    (out.parent / "gpu_summary.md").write_text(summary)
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _common import update_readme_block
 
-    update_readme_block("gpu", "\n".join(block) + "\n")
+    update_readme_block("gpu_summary", summary)
     print(f"wrote {out}; {differ} of {compared} verdicts differ; refreshed README.md")
     return 0
 

@@ -1,0 +1,51 @@
+"""Argument checks shared by every lipnb module: one wording for one kind of mistake.
+
+Each check returns the value in its canonical type, or raises ``ValueError`` with a
+message that names the argument, says what it must be, and shows what it got.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+__all__ = ["positive_int", "nonnegative_int", "number", "one_of", "open_fraction"]
+
+
+def positive_int(value, name: str) -> int:
+    """An integer >= 1 (bools are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}")
+    return int(value)
+
+
+def nonnegative_int(value, name: str) -> int:
+    """An integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+def number(value, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
+    """A finite real number, at least ``minimum`` (above it when ``strict``)."""
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(float(value))
+    if ok and minimum is not None:
+        ok = float(value) > minimum if strict else float(value) >= minimum
+    if not ok:
+        bound = "" if minimum is None else f" {'>' if strict else '>='} {minimum:g}"
+        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
+    return float(value)
+
+
+def one_of(value, name: str, choices):
+    """One of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {', '.join(repr(c) for c in choices)}")
+    return value
+
+
+def open_fraction(value, name: str) -> float:
+    """A number strictly between 0 and 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return float(value)
