@@ -36,14 +36,17 @@ from lipnb.gan import (
 )
 from lipnb.layers import GroupSort, MaxMin, SpectralNormalization
 from lipnb.metrics import (
+    DigitQuality,
     class_coverage,
     critic_gradient_norms,
     critic_slopes,
     digit_classifier,
     frechet_distance,
+    log_area,
     mode_statistics,
     noise_floor,
     sliced_wasserstein1,
+    steps_to_target,
     wasserstein1,
 )
 from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier, predict, warm_up
@@ -82,6 +85,9 @@ __all__ = [
     "critic_slopes",
     "digit_classifier",
     "frechet_distance",
+    "DigitQuality",
+    "steps_to_target",
+    "log_area",
     "mode_statistics",
     "wasserstein1",
     "sliced_wasserstein1",

@@ -7,7 +7,8 @@ import numpy as np
 from lipnb.validation import positive_int
 
 __all__ = ["wasserstein1", "sliced_wasserstein1", "noise_floor", "mode_statistics", "critic_gradient_norms",
-           "critic_slopes", "frechet_distance", "class_coverage", "digit_classifier"]
+           "critic_slopes", "frechet_distance", "class_coverage", "digit_classifier", "DigitQuality",
+           "steps_to_target", "log_area"]
 
 
 def _points(a, name):
@@ -205,3 +206,67 @@ def digit_classifier(seed: int = 0, epochs: int = 20):
     # One input tensor, not a list of one: calling a list-input model with an array warns.
     features = keras.Model(model.inputs[0], keras.layers.GlobalAveragePooling2D()(model.layers[1].output))
     return model, features, accuracy(model, x_te, y_te)
+
+
+class DigitQuality:
+    """Scores generated 8x8 digits the way notebooks 06 and 07 do.
+
+    Trains :func:`digit_classifier` once; then ``quality(images)`` gives the Fréchet
+    distance between the classifier's features of the images and of the held-out real
+    digits, and with ``labels`` also the share of images the classifier reads as their
+    intended label. ``floor`` is the same distance for as many real training digits: what
+    a perfect generator would score at this sample size.
+
+    Args:
+        seed: seed of the digits split and the classifier.
+        epochs: classifier training epochs.
+    """
+
+    def __init__(self, seed: int = 0, epochs: int = 20):
+        from lipnb.data import load_digits_split
+        from lipnb.models import predict
+
+        self.classifier, self.features, self.classifier_accuracy = digit_classifier(seed=seed, epochs=epochs)
+        x_train, _, x_test, _ = load_digits_split(seed=seed, flatten=False)
+        self.real_features = predict(self.features, x_test)
+        self.test_size = len(x_test)
+        self.floor = frechet_distance(predict(self.features, x_train[:len(x_test)]), self.real_features)
+
+    def __call__(self, images, labels=None) -> dict:
+        from lipnb.models import predict
+
+        images = np.asarray(images, dtype=np.float32).reshape(-1, 8, 8, 1)
+        scores = {"fd": frechet_distance(predict(self.features, images), self.real_features)}
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (len(images),):
+                raise ValueError(f"labels must have one entry per image, got shape {labels.shape} for "
+                                 f"{len(images)} images")
+            predicted = np.argmax(predict(self.classifier, images), axis=1)
+            scores["label_accuracy"] = float(np.mean(predicted == labels))
+        return scores
+
+
+def steps_to_target(records, target: float, censored: float, key: str = "test") -> float:
+    """Critic steps at the first record whose ``key`` score is at most ``target``.
+
+    ``records`` are :class:`lipnb.SampleQuality` records. A run that never reaches the
+    target gets ``censored`` (choose one evaluation past the end, so it ranks last and
+    two such runs tie).
+    """
+    hits = [r["critic_steps"] for r in records if r[key] <= target]
+    return float(hits[0]) if hits else float(censored)
+
+
+def log_area(records, floor: float, key: str = "test") -> float:
+    """Mean of ``log(score / floor)`` over the records after the first (the untrained one).
+
+    Lower is better: it rewards reaching the floor early and staying there, and it needs
+    no threshold.
+    """
+    if not floor > 0:
+        raise ValueError(f"floor must be > 0, got {floor!r}")
+    scores = [r[key] for r in records[1:]]
+    if not scores:
+        raise ValueError("log_area needs at least one record after the first")
+    return float(np.mean([np.log(v / floor) for v in scores]))

@@ -333,11 +333,10 @@ CENSORED = (run.size.test_steps + run.size.test_eval_every) * 5  # one evaluatio
 
 def steps_to_target(name, arm, s):
     """Critic steps at the first evaluation whose test score is at most twice the floor."""
-    hits = [r["critic_steps"] for r in logs[name, arm, s]["records"] if r["test"] <= 2 * floor[name]]
-    return float(hits[0]) if hits else float(CENSORED)
+    return lipnb.steps_to_target(logs[name, arm, s]["records"], 2 * floor[name], censored=CENSORED)
 
 def log_area(name, arm, s):
-    return float(np.mean([np.log(r["test"] / floor[name]) for r in logs[name, arm, s]["records"][1:]]))
+    return lipnb.log_area(logs[name, arm, s]["records"], floor[name])
 
 def convergence_rows(arms, names):
     rows = []
@@ -380,10 +379,9 @@ lipnb.show_table(convergence_rows(["GP", "SN"], run.size.toy),
 # budget, so the steps-to-target measure would only produce ties).
 
 # %%
-classifier, features, classifier_accuracy = lipnb.digit_classifier(seed=run.seed, epochs=run.size.classifier_epochs)
-x_digits, _, x_digits_test, _ = lipnb.load_digits_split(seed=run.seed, flatten=False)
-real_features = lipnb.predict(features, x_digits_test)
-digit_floor = lipnb.frechet_distance(lipnb.predict(features, x_digits[:len(x_digits_test)]), real_features)
+digit_quality = lipnb.DigitQuality(seed=run.seed, epochs=run.size.classifier_epochs)
+x_digits, _, _, _ = lipnb.load_digits_split(seed=run.seed, flatten=False)
+digit_floor, classifier_accuracy = digit_quality.floor, digit_quality.classifier_accuracy
 
 
 def unit(x):
@@ -480,9 +478,8 @@ def author_run(arm, s, batch=64, n_critic=5):
     step = lipnb.backend.compile_stateful(step, critic.trainable_variables + list(generator.variables)
                                           + list(opt_c.variables) + list(opt_g.variables))
 
-    z_eval = np.random.default_rng(run.seed + 500).standard_normal((len(x_digits_test), 32)).astype("float32")
-    evaluate = lambda: lipnb.frechet_distance(lipnb.predict(features, lipnb.predict(generator, z_eval)),  # noqa: E731
-                                              real_features)
+    z_eval = np.random.default_rng(run.seed + 500).standard_normal((digit_quality.test_size, 32)).astype("float32")
+    evaluate = lambda: digit_quality(lipnb.predict(generator, z_eval))["fd"]  # noqa: E731
     order = np.random.default_rng(run.seed + s)
     records = [dict(step=0, critic_steps=0, fd=evaluate())]
     for t in range(1, run.size.digit_steps + 1):

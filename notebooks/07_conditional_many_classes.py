@@ -435,16 +435,14 @@ lipnb.show_table([{"GAN": arm, "K": k, "critic": r,
 # features.
 
 # %%
-classifier, features, classifier_accuracy = lipnb.digit_classifier(seed=run.seed, epochs=run.size.classifier_epochs)
+scorer = lipnb.DigitQuality(seed=run.seed, epochs=run.size.classifier_epochs)
+classifier_accuracy = scorer.classifier_accuracy
 x_tr, y_tr, x_te, y_te = lipnb.load_digits_split(seed=run.seed)
-real_features = lipnb.predict(features, x_te.reshape(-1, 8, 8, 1))
 
 def digit_quality(gan):
     labels = np.tile(np.arange(10), 50).astype(np.int32)
-    fake = gan.sample(len(labels), labels=labels).reshape(-1, 8, 8, 1)
-    predicted = np.argmax(lipnb.predict(classifier, fake), axis=1)
-    return {"quality": lipnb.frechet_distance(lipnb.predict(features, fake), real_features),
-            "label_accuracy": float(np.mean(predicted == labels))}
+    scores = scorer(gan.sample(len(labels), labels=labels), labels)
+    return {"quality": scores["fd"], "label_accuracy": scores["label_accuracy"]}
 
 digits = {}
 for regime in REGIMES:
