@@ -1,7 +1,8 @@
 # lipnb: two commands do everything on a fresh clone.
 #   make reproduce   execute the stale notebooks, write results/ and the rendered .ipynb
 #   make test        run the test suite (unit tests + notebook smoke runs), then the unit
-#                    tests of lipnb's layers, penalties, norms, bounds and GANs on JAX
+#                    tests of lipnb's layers, penalties, constraints, norms, conv, bounds,
+#                    attacks, training, data, models, GANs and metrics on JAX
 # Both create .venv first when it is missing or stale.
 
 SHELL := /bin/bash
@@ -13,8 +14,9 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 SEED ?= 0
 # The suites `make test` runs a second time on Keras's JAX backend (TensorFlow-only tests skip themselves).
-JAX_TESTS := tests/test_layers.py tests/test_penalties.py tests/test_norms.py tests/test_bounds.py \
-             tests/test_gan.py
+JAX_TESTS := tests/test_layers.py tests/test_penalties.py tests/test_constraints.py tests/test_norms.py \
+             tests/test_conv.py tests/test_bounds.py tests/test_attacks.py tests/test_training.py \
+             tests/test_data.py tests/test_models.py tests/test_gan.py tests/test_metrics.py
 
 # TensorFlow build: the CUDA one where nvidia-smi works, else the CPU one.
 # Override with `make TF_PACKAGE=... <target>`; the version comes from constraints.txt.
