@@ -102,3 +102,27 @@ def test_frechet_distance_matches_the_matrix_square_root_formula():
     expected = np.sum((a.mean(0) - b.mean(0)) ** 2) + np.trace(ca + cb - 2 * np.real(root))
     assert lipnb.frechet_distance(a, b) == pytest.approx(expected, rel=1e-10)
     assert lipnb.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_steps_to_target_and_log_area():
+    records = [{"critic_steps": 0, "test": 4.0}, {"critic_steps": 50, "test": 2.0},
+               {"critic_steps": 100, "test": 0.5}, {"critic_steps": 150, "test": 1.0}]
+    assert lipnb.steps_to_target(records, 1.0, censored=200) == 100.0
+    assert lipnb.steps_to_target(records, 0.1, censored=200) == 200.0  # never reached: censored
+    assert lipnb.log_area(records, 1.0) == pytest.approx(np.mean(np.log([2.0, 0.5, 1.0])))
+    with pytest.raises(ValueError, match="floor"):
+        lipnb.log_area(records, 0.0)
+    with pytest.raises(ValueError, match="at least one record"):
+        lipnb.log_area(records[:1], 1.0)
+
+
+def test_digit_quality_scores_real_digits_near_the_floor_and_noise_far_above():
+    scorer = lipnb.DigitQuality(seed=0, epochs=2)
+    x_train, y_train, x_test, _ = lipnb.load_digits_split(seed=0, flatten=False)
+    real = scorer(x_train[:scorer.test_size], y_train[:scorer.test_size])
+    assert real["fd"] == pytest.approx(scorer.floor)
+    assert 0 <= real["label_accuracy"] <= 1
+    noise = scorer(np.random.default_rng(0).uniform(size=(scorer.test_size, 64)))
+    assert noise["fd"] > 5 * scorer.floor and "label_accuracy" not in noise
+    with pytest.raises(ValueError, match="one entry per image"):
+        scorer(x_test[:10], np.zeros(3))
