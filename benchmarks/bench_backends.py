@@ -93,9 +93,9 @@ def main(argv=None) -> int:
 def write_table() -> None:
     """benchmarks/results/backends.md from every backend_*.json present."""
     records = [json.loads(p.read_text()) for p in sorted(OUT.glob("backend_*.json"))]
-    lines = ["# lipnb's WGAN step per Keras backend", "",
-             "First step = build + trace/compile + one step; step = median over interleaved rounds "
-             "after it (8 Gaussians, batch 256, n_critic 5).", "",
+    lines = ["lipnb's WGAN training step per Keras backend (`benchmarks/bench_backends.py`). First step = "
+             "build + trace/compile + one step; step = median over interleaved rounds after it (8 Gaussians, "
+             "batch 256, n_critic 5).", "",
              "| backend | device | machine | width | GP first step, s | SN first step, s | GP step, ms | "
              "SN step, ms | GP/SN |", "|---|---|---|---|---|---|---|---|---|"]
     for r in records:

@@ -172,7 +172,7 @@ def report(args) -> int:
     # The README quotes the latest state of each notebook and the step benchmark.
     block = [f"From `benchmarks/results/gpu.md` ({first['device'].split(';')[0]}, {first['backend']}, "
              f"{first['profile']} profile; {len(runs)} run(s)): {compared} verdicts compared with the "
-             f"CPU run, {differ} differ; never finished on the GPU: "
+             f"CPU run, {differ} of them different; never finished on the GPU: "
              f"{', '.join(unfinished) if unfinished else 'none'}.", "",
              "| notebook | GPU wall time, s (run, status, notebooks at a time) | CPU wall time, s |", "|---|---|---|"]
     for stem in sorted({stem for run in runs for stem in run["notebooks"]}):
