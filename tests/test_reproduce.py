@@ -127,6 +127,7 @@ def test_gpu_run_path_on_cpu_with_jax(tmp_path):
                          "--only", "01", "02", "--jobs", "2", "--out", str(tmp_path)]) == 0
     record = json.loads((tmp_path / "gpu.json").read_text())
     assert record["backend"] == "jax" and set(record["notebooks"]) == {"01_lipschitz_constraint", "02_frobenius_bound"}
+    assert record["lipnb_sha256"] == reproduce.package_hash()
     for info in record["notebooks"].values():
         assert info["status"] == "ok" and info["verdicts"]
         assert set(info["verdicts"].values()) <= {"holds", "does not hold", "inconclusive"}

@@ -67,7 +67,9 @@ def run(args) -> int:
            "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "PYTHONPATH": os.pathsep.join(
                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
     record = {"device": device_line(), "versions": versions(args.backend), "backend": args.backend,
-              "profile": args.profile, "jobs": args.jobs, "notebooks": {}}
+              "profile": args.profile, "jobs": args.jobs,
+              # which code ran: a GPU node's copy of the tree may have no git history
+              "lipnb_sha256": reproduce.package_hash(), "notebooks": {}}
     print(record["device"], "|", record["versions"], flush=True)
 
     t_all = time.perf_counter()
