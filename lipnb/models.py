@@ -149,6 +149,10 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
     def run_epoch(order):
         total = tf.constant(0.0, tf.float32)
         for i in tf.range(steps):
+            # One step at a time: by default a graph loop may start the next iteration's
+            # forward pass while this one's update is still being written, and under load
+            # that race made the trained weights differ from run to run.
+            tf.autograph.experimental.set_loop_options(parallel_iterations=1)
             idx = order[i]
             with tf.GradientTape() as tape:
                 loss = loss_fn(tf.gather(y, idx), model(tf.gather(x, idx), training=True))
