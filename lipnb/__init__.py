@@ -24,6 +24,7 @@ from lipnb.data import (
     twentyfive_gaussians,
     validation_split,
 )
+from lipnb.dcgan import DCGANCritic, DigitWGAN, batch_moments, per_call_sn
 from lipnb.gan import (
     REGIMES,
     WGAN,
@@ -67,6 +68,10 @@ from lipnb.training import l2_penalty, parameter_trajectory
 __version__ = "0.1.0"
 
 __all__ = [
+    "DCGANCritic",
+    "DigitWGAN",
+    "batch_moments",
+    "per_call_sn",
     "class_mixture",
     "eight_gaussians",
     "swiss_roll",

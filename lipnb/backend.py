@@ -184,21 +184,26 @@ def linear_adjoint(forward, x_shape, y, dtype="float32"):
     return grad
 
 
-def compile_stateful(fn, variables):
+def compile_stateful(fn, variables, *, jit_compile: bool = False):
     """``fn`` compiled for repeated calls that read and update Keras ``variables``.
 
-    TensorFlow traces it once (``tf.function``). JAX jits a pure version that takes the
-    variables' values as state inside a stateless scope and writes the new values back
-    after each call. PyTorch runs it eagerly. ``fn`` may call :func:`value_and_grad` and
+    TensorFlow traces it once (``tf.function``; with ``jit_compile``, through XLA). JAX
+    jits a pure version that takes the variables' values as state inside a stateless
+    scope and writes the new values back after each call. PyTorch runs it eagerly. ``fn`` may call :func:`value_and_grad` and
     an optimizer's ``apply_gradients``. On JAX, variables that ``fn`` assigns but that are
     not in ``variables`` (a seed generator's state) are found by one abstract trace and
     carried too.
+
+    ``jit_compile`` matters on TensorFlow only. Its graph executor is not bit-reproducible
+    for some training steps (a WGAN-GP conv critic's double backpropagation gave results
+    that differed from run to run by up to 1e-4 when the CPU was busy); XLA's compiled
+    code gave the same numbers on every run, as JAX's does.
     """
     backend = name()
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn)
+        return tf.function(fn, jit_compile=bool(jit_compile))
     if backend == "torch":
         return fn
     import jax

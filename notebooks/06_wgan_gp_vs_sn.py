@@ -366,7 +366,8 @@ lipnb.show_table(convergence_rows(["GP", "SN"], run.size.toy),
 # * **His SN restarts every call**: 5 power iterations from an all-ones vector, with the
 #   gradient flowing through them, on every conv and dense kernel and on BatchNorm's γ.
 #
-# We rebuild that setting at the scale of 8×8 digits: three 3×3 stride-2 convolutions
+# `lipnb.DCGANCritic` and `lipnb.DigitWGAN` rebuild that setting at the scale of 8×8
+# digits: three 3×3 stride-2 convolutions
 # (32, 64, 128 filters) with leaky relu, BatchNorm after all but the first, a bias-free
 # Dense(1), and lipnb's MLP image generator. The critic scores real, fake and
 # interpolated batches in separate calls, each with its own batch statistics, as his
@@ -384,118 +385,24 @@ x_digits, _, _, _ = lipnb.load_digits_split(seed=run.seed, flatten=False)
 digit_floor, classifier_accuracy = digit_quality.floor, digit_quality.classifier_accuracy
 
 
-def unit(x):
-    return x / ops.maximum(ops.norm(x), 1e-12)
+AUTHOR_ARMS = {"GP + BatchNorm (the author's)": dict(batchnorm=True, spectral=False, gp_weight=10.0),
+               "SN (the author's)": dict(batchnorm=True, spectral=True, gp_weight=0.0),
+               "GP, no BatchNorm (WGAN-GP's advice)": dict(batchnorm=False, spectral=False, gp_weight=10.0)}
+z_eval = np.random.default_rng(run.seed + 500).standard_normal((digit_quality.test_size, 32)).astype("float32")
 
 
-def per_call_sn(w, iterations=5):
-    """The author's SN: the reshaped kernel's norm from all ones, every call, gradient through it all."""
-    m = ops.reshape(w, (-1, w.shape[-1]))
-    u = ops.ones((1, m.shape[0]))
-    for _ in range(iterations):
-        v = unit(ops.matmul(u, m))
-        u = unit(ops.matmul(v, ops.transpose(m)))
-    return w / ops.sum(ops.matmul(u, m) * v)
+def digit_fd(generator):
+    return {"fd": digit_quality(lipnb.predict(generator, z_eval))["fd"]}
 
 
-def batch_moments(h, axes):
-    """Batch mean and variance as TensorFlow's tf.nn.moments computes them, on every backend:
-    the variance's gradient does not flow through the mean. That leaves first derivatives
-    unchanged but not the gradient penalty's second ones, so keras.ops.moments (exact on JAX
-    and PyTorch) would train the BatchNorm GP critic differently from backend to backend."""
-    mean = ops.mean(h, axis=axes)
-    return mean, ops.mean(ops.square(h - ops.stop_gradient(mean)), axis=axes)
-
-
-class DCGANCritic:
-    """The author's critic at 8x8: conv(32)-conv(64)-conv(128), 3x3 stride 2, leaky relu,
-    BatchNorm (batch statistics) after all but the first conv, a bias-free Dense(1)."""
-
-    def __init__(self, seed, batchnorm, sn):
-        glorot = lambda shape, i: keras.Variable(keras.initializers.GlorotUniform(seed=seed * 10 + i)(shape),  # noqa: E731
-                                                 name=f"kernel_{i}")
-        shapes = [(3, 3, 1, 32), (3, 3, 32, 64), (3, 3, 64, 128)]
-        self.kernels = [glorot(shape, i) for i, shape in enumerate(shapes)]
-        self.biases = [keras.Variable(ops.zeros(shape[-1]), name=f"bias_{i}") for i, shape in enumerate(shapes)]
-        self.gammas = [keras.Variable(ops.ones(c), name=f"gamma_{c}") for c in (64, 128)] if batchnorm else []
-        self.betas = [keras.Variable(ops.zeros(c), name=f"beta_{c}") for c in (64, 128)] if batchnorm else []
-        self.dense = glorot((128, 1), 9)
-        self.batchnorm, self.sn = batchnorm, sn
-        self.trainable_variables = self.kernels + self.biases + self.gammas + self.betas + [self.dense]
-
-    def __call__(self, x):
-        norm = per_call_sn if self.sn else (lambda w: w)
-        h = x
-        for i, (kernel, bias) in enumerate(zip(self.kernels, self.biases)):
-            h = ops.conv(h, norm(kernel), strides=2, padding="same") + bias
-            if i > 0 and self.batchnorm:
-                mean, var = batch_moments(h, (0, 1, 2))
-                h = (h - mean) / ops.sqrt(var + 1e-3) * norm(self.gammas[i - 1]) + self.betas[i - 1]
-            h = ops.leaky_relu(h, negative_slope=0.2)
-        return ops.matmul(ops.reshape(h, (-1, 128)), norm(self.dense))
-
-
-AUTHOR_ARMS = {"GP + BatchNorm (the author's)": dict(batchnorm=True, sn=False, gp_weight=10.0),
-               "SN (the author's)": dict(batchnorm=True, sn=True, gp_weight=0.0),
-               "GP, no BatchNorm (WGAN-GP's advice)": dict(batchnorm=False, sn=False, gp_weight=10.0)}
-
-
-def author_run(arm, s, batch=64, n_critic=5):
-    """Train one GAN of the author's setting on digits; log FD every digit_eval_every steps."""
-    spec = AUTHOR_ARMS[arm]
-    lipnb.seed_everything(run.seed + s)
-    generator = lipnb.image_generator(latent_dim=32, seed=run.seed + s)
-    critic = DCGANCritic(run.seed + s, spec["batchnorm"], spec["sn"])
-    opt_c, opt_g = (keras.optimizers.Adam(2e-4, beta_1=0.5) for _ in range(2))
-    opt_c.build(critic.trainable_variables)
-    opt_g.build(generator.trainable_variables)
-    # The latent and interpolation draws of each step, drawn here and passed in: a stream of
-    # its own, apart from the minibatch order's below.
-    draws = np.random.default_rng([run.seed + s, 1])
-
-    def critic_loss(real, fake, eps):
-        loss = ops.mean(critic(fake)) - ops.mean(critic(real))
-        if spec["gp_weight"]:
-            mixed = eps * real + (1 - eps) * fake
-            _, grads = lipnb.backend.input_gradient(critic, mixed, differentiable=True)
-            norms = ops.sqrt(ops.sum(ops.square(grads), axis=(1, 2, 3)) + 1e-12)
-            loss += spec["gp_weight"] * ops.mean(ops.square(norms - 1))
-        return loss, None
-
-    def generator_loss(z):
-        return -ops.mean(critic(generator(z, training=True))), None
-
-    def step(reals, z_critic, eps, z_generator):
-        for i in range(n_critic):
-            fake = generator(z_critic[i], training=True)
-            _, grads = lipnb.backend.value_and_grad(lambda: critic_loss(reals[i], fake, eps[i]),
-                                                    critic.trainable_variables)
-            opt_c.apply_gradients(zip(grads, critic.trainable_variables))
-        _, grads = lipnb.backend.value_and_grad(lambda: generator_loss(z_generator), generator.trainable_variables)
-        opt_g.apply_gradients(zip(grads, generator.trainable_variables))
-        return 0
-
-    step = lipnb.backend.compile_stateful(step, critic.trainable_variables + list(generator.variables)
-                                          + list(opt_c.variables) + list(opt_g.variables))
-
-    z_eval = np.random.default_rng(run.seed + 500).standard_normal((digit_quality.test_size, 32)).astype("float32")
-    evaluate = lambda: digit_quality(lipnb.predict(generator, z_eval))["fd"]  # noqa: E731
-    order = np.random.default_rng(run.seed + s)
-    records = [dict(step=0, critic_steps=0, fd=evaluate())]
-    for t in range(1, run.size.digit_steps + 1):
-        reals = x_digits[order.integers(0, len(x_digits), n_critic * batch)].reshape(n_critic, batch, 8, 8, 1)
-        step(*(ops.convert_to_tensor(a, "float32") for a in (
-            reals, draws.standard_normal((n_critic, batch, 32)), draws.uniform(size=(n_critic, batch, 1, 1, 1)),
-            draws.standard_normal((batch, 32)))))
-        if t % run.size.digit_eval_every == 0:
-            records.append(dict(step=t, critic_steps=t * n_critic, fd=evaluate()))
-    return records, lipnb.predict(generator, z_eval[:16])
-
-
+# Each arm is compiled once (lipnb.DigitWGAN) and trained from every seed's fresh weights.
 author_logs, author_samples = {}, {}
-for arm in AUTHOR_ARMS:
+for arm, spec in AUTHOR_ARMS.items():
+    author_gan = lipnb.DigitWGAN(**spec, learning_rate=2e-4, beta_1=0.5, batch=64, n_critic=5, latent_dim=32)
     for s in range(run.size.digit_seeds):
-        author_logs[arm, s], author_samples[arm, s] = author_run(arm, s)
+        author_logs[arm, s] = author_gan.run(x_digits, seed=run.seed + s, steps=run.size.digit_steps,
+                                             eval_every=run.size.digit_eval_every, evaluate=digit_fd)
+        author_samples[arm, s] = lipnb.predict(author_gan.generator, z_eval[:16])
 
 # %%
 author_area = {arm: np.array([np.mean([np.log(r["fd"] / digit_floor) for r in author_logs[arm, s][1:]])
