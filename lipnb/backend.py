@@ -189,10 +189,10 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False):
 
     TensorFlow traces it once (``tf.function``; with ``jit_compile``, through XLA). JAX
     jits a pure version that takes the variables' values as state inside a stateless
-    scope and writes the new values back after each call. PyTorch runs it eagerly. ``fn`` may call :func:`value_and_grad` and
-    an optimizer's ``apply_gradients``. On JAX, variables that ``fn`` assigns but that are
-    not in ``variables`` (a seed generator's state) are found by one abstract trace and
-    carried too.
+    scope and writes the new values back after each call. PyTorch runs it eagerly. ``fn``
+    may call :func:`value_and_grad` and an optimizer's ``apply_gradients``. On JAX,
+    variables that ``fn`` assigns but that are not in ``variables`` (a seed generator's
+    state) are found by one abstract trace and carried too.
 
     ``jit_compile`` matters on TensorFlow only. Its graph executor is not bit-reproducible
     for some training steps (a WGAN-GP conv critic's double backpropagation gave results

@@ -30,7 +30,7 @@ from lipnb.penalties import gradient_penalty
 from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "mlp_critic", "mlp_generator",
-           "image_generator", "make_critic", "time_train_steps"]
+           "image_generator", "make_critic", "time_train_steps", "clear_compiled"]
 
 REGIMES = ("clip", "gp", "gp-one-sided", "sn", "keras-sn", "constraint", "none")
 LOSSES = ("wasserstein", "hinge")
@@ -132,7 +132,11 @@ def mlp_generator(latent_dim: int = 2, output_dim: int = 2, hidden: Sequence[int
     h, inputs = z_in, [z_in]
     if num_classes is not None:
         y_in = keras.Input((), dtype="int32", name="label")
-        h = keras.layers.Concatenate()([z_in, keras.layers.Embedding(int(num_classes), int(latent_dim))(y_in)])
+        # Keras's default embedding initializer, seeded: the generator is a function of `seed` alone.
+        embed = keras.layers.Embedding(int(num_classes), int(latent_dim),
+                                       embeddings_initializer=keras.initializers.RandomUniform(-0.05, 0.05,
+                                                                                               seed=seed + 1000))
+        h = keras.layers.Concatenate()([z_in, embed(y_in)])
         inputs.append(y_in)
     for i, units in enumerate(hidden):
         h = keras.layers.Dense(int(units), activation="relu",
@@ -417,16 +421,50 @@ class SampleQuality(keras.callbacks.Callback):
             self._t0 = self._clock()
 
 
+# train_wgan's settings (everything but the seed and the data's values) -> a compiled
+# WGAN that trains every seed of those settings: compiling once per setting, not per run.
+_COMPILED: dict = {}
+
+
+def clear_compiled() -> None:
+    """Forget the compiled WGANs that :func:`train_wgan` keeps for reuse."""
+    _COMPILED.clear()
+
+
+def _copy_state(source: WGAN, target: WGAN) -> None:
+    """Every variable of ``source`` (networks, seed streams, optimizers, metrics) into ``target``."""
+    pairs = []
+    for a, b in ((source.variables, target.variables), (source.metrics_variables, target.metrics_variables),
+                 (source.critic_optimizer.variables, target.critic_optimizer.variables),
+                 (source.generator_optimizer.variables, target.generator_optimizer.variables)):
+        if len(a) != len(b):
+            raise RuntimeError(f"cannot copy {len(a)} variables into {len(b)}: "
+                               "the compiled WGAN does not match these settings")
+        pairs += list(zip(a, b))
+    for src, dst in pairs:
+        if tuple(src.shape) != tuple(dst.shape):
+            raise RuntimeError(f"cannot copy {src.path} {tuple(src.shape)} into {dst.path} {tuple(dst.shape)}: "
+                               "the compiled WGAN does not match these settings")
+        dst.assign(src.value)
+
+
 def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes=None, generator=None,
                critic=None, hidden: Sequence[int] = (128, 128, 128), activation: str = "leaky_relu",
                latent_dim: int = 2, batch_size: int = 256, n_critic: int = 5, learning_rate: float = 1e-4,
                beta_1: float = 0.0, beta_2: float = 0.9, gp_weight: float = 10.0, eval_every: int = 50,
-               loss: str = "wasserstein", seed: int = 0, verbose: int = 0):
+               loss: str = "wasserstein", seed: int = 0, reuse_compiled: bool = True, verbose: int = 0):
     """Build (unless given) and train a WGAN for ``steps`` generator steps; log sample quality.
 
     Unless ``generator``/``critic`` are given, both are MLPs with ``hidden`` units per
     layer, seeded with ``seed``; the critic uses ``activation`` (``"leaky_relu"`` or
     ``"maxmin"``) and is built for ``regime`` by :func:`make_critic`.
+
+    When it builds both networks and ``reuse_compiled`` is on, the training runs on a
+    compiled WGAN kept for these settings, loaded with this seed's fresh weights, seed
+    streams and optimizer state; the returned WGAN gets the trained state. The numbers are
+    those of a fresh compile (a test checks this), but a setting compiles once however
+    many seeds it trains: on a GPU, compiling would otherwise take longer than training.
+    Networks passed in are always trained as given.
 
     Returns:
         ``(gan, records)`` with the :class:`SampleQuality` records.
@@ -434,21 +472,45 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     from lipnb.repro import seed_everything
 
     seed_everything(seed)
-    shape = tuple(np.asarray(x).shape[1:])
-    if generator is None:
-        generator = mlp_generator(latent_dim=latent_dim, output_dim=int(np.prod(shape)), hidden=hidden,
-                                  num_classes=num_classes, seed=seed)
-    if critic is None:
-        critic = make_critic(regime, input_shape=shape, num_classes=num_classes, seed=seed,
-                             **({"hidden": hidden, "activation": activation} if len(shape) == 1 else {}))
-    gan = WGAN(generator, critic, regime=regime, n_critic=n_critic, gp_weight=gp_weight,
-               num_classes=num_classes, loss=loss, seed=seed)
-    gan.compile(keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
-                keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2))
+    x = np.asarray(x)
+    shape = tuple(x.shape[1:])
+    builds = generator is None and critic is None
+
+    def build(network_seed):
+        gen = generator if generator is not None else mlp_generator(
+            latent_dim=latent_dim, output_dim=int(np.prod(shape)), hidden=hidden, num_classes=num_classes,
+            seed=network_seed)
+        crit = critic if critic is not None else make_critic(
+            regime, input_shape=shape, num_classes=num_classes, seed=network_seed,
+            **({"hidden": hidden, "activation": activation} if len(shape) == 1 else {}))
+        gan = WGAN(gen, crit, regime=regime, n_critic=n_critic, gp_weight=gp_weight, num_classes=num_classes,
+                   loss=loss, seed=network_seed)
+        gan.compile(keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
+                    keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2))
+        return gan
+
+    runner = None
+    if builds and reuse_compiled:
+        key = (backend.name(), keras.config.floatx(), keras.config.dtype_policy().name, shape, str(x.dtype),
+               labels is None, num_classes, regime, tuple(hidden), activation, int(latent_dim), int(batch_size),
+               int(n_critic), float(learning_rate), float(beta_1), float(beta_2), float(gp_weight), loss)
+        if key not in _COMPILED:
+            _COMPILED[key] = build(seed)
+            # Building draws from the global random streams (unseeded initializers); reseed
+            # so that what follows sees the streams a run without reuse would see.
+            seed_everything(seed)
+        runner = _COMPILED[key]
+    gan = build(seed)
+    if runner is None:
+        runner = gan
+    else:
+        _copy_state(gan, runner)
     log = SampleQuality(evaluate, eval_every)
-    gan.fit(WGAN.dataset(np.asarray(x), batch_size, n_critic, labels=labels, seed=seed),
-            steps_per_epoch=int(steps), epochs=1, callbacks=[log], verbose=verbose,
-            shuffle=False)  # the dataset is already a seeded stream; Keras warns that it cannot shuffle it
+    runner.fit(WGAN.dataset(x, batch_size, n_critic, labels=labels, seed=seed),
+               steps_per_epoch=int(steps), epochs=1, callbacks=[log], verbose=verbose,
+               shuffle=False)  # the dataset is already a seeded stream; Keras warns that it cannot shuffle it
+    if runner is not gan:
+        _copy_state(runner, gan)
     return gan, log.records
 
 

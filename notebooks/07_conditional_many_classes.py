@@ -137,14 +137,11 @@ for ax, k in zip(np.atleast_1d(axes), run.size.classes):
 def train(k, regime, s, conditional=True, gp_weight=1.0, holdout_offset=98):
     """Train one GAN on K classes; return it and the scores of its final samples."""
     x, y, centers = mixture(20000, k, np.random.default_rng([run.seed, k, s]))
-    hidden = (run.size.width,) * 3
-    classes = k if conditional else None
-    generator = lipnb.mlp_generator(latent_dim=LATENT, output_dim=2, hidden=hidden, num_classes=classes,
-                                    seed=run.seed + s)
-    critic = lipnb.make_critic(regime, input_shape=(2,), num_classes=classes, hidden=hidden, seed=run.seed + s)
+    # train_wgan builds both MLPs (seeded with the run's seed) and compiles once per setting.
     gan, _ = lipnb.train_wgan(x, regime, run.size.steps, lambda gan: {}, labels=y if conditional else None,
-                              num_classes=classes, generator=generator, critic=critic, eval_every=run.size.steps,
-                              gp_weight=gp_weight, seed=run.seed + s, **LR)
+                              num_classes=k if conditional else None, hidden=(run.size.width,) * 3,
+                              latent_dim=LATENT, eval_every=run.size.steps, gp_weight=gp_weight,
+                              seed=run.seed + s, **LR)
     n = run.size.per_class
     real, real_labels, _ = mixture(4 * n * k, k, np.random.default_rng([run.seed + holdout_offset, k, s]))
     labels = np.repeat(np.arange(k), n).astype(np.int32)
