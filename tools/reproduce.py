@@ -149,6 +149,11 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
         # On NVIDIA GPUs JAX multiplies float32 matrices in TF32 (10-bit mantissa) unless
         # told otherwise; the notebooks' exact checks need float32 products.
         os.environ.setdefault("JAX_DEFAULT_MATMUL_PRECISION", "highest")
+        # JAX compiles each new model's step afresh: on a GPU that takes seconds, longer than
+        # the training. Its persistent cache keys compiled code by the computation itself, so
+        # every seed of a setting, and every notebook and run after the first, reuses it.
+        os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(ROOT / "build" / backend / "jax-cache"))
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
     # The kernel inherits our stderr; send its TensorFlow chatter to a log file instead.
     log = open(workdir / f"{source.stem}.kernel.log", "w")
     saved_stderr = os.dup(2)
