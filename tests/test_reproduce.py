@@ -135,3 +135,14 @@ def test_gpu_run_path_on_cpu_with_jax(tmp_path):
     assert gpu_run.main(["report", "--run", str(tmp_path / "gpu.json"), "--md", str(md), "--no-readme"]) == 0
     text = md.read_text()
     assert "01_lipschitz_constraint" in text and "verdicts compared" in text
+    # The same backend's CPU results as a column: here the run's own, so each row repeats its verdict.
+    same = tmp_path / "same"
+    same.mkdir()
+    claims = [{"id": claim, "verdict": "inconclusive"}
+              for claim in record["notebooks"]["02_frobenius_bound"]["verdicts"]]
+    (same / "02_frobenius_bound.json").write_text(json.dumps({"claims": claims}))
+    assert gpu_run.main(["report", "--run", str(tmp_path / "gpu.json"), "--md", str(md), "--no-readme",
+                         "--same-backend-cpu", str(same)]) == 0
+    rows = [line for line in md.read_text().splitlines() if line.startswith("| 02_frobenius_bound | 1 |")]
+    assert rows and all(line.endswith("| inconclusive |") for line in rows)
+    assert "| jax on CPU |" in md.read_text()

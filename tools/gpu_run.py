@@ -148,19 +148,28 @@ def report(args) -> int:
         for stem, info in run["notebooks"].items():
             if info["status"] == "ok":
                 latest[stem] = (k, info["verdicts"])
+    backend = first["backend"]
+    same_backend_dir = Path(args.same_backend_cpu) if args.same_backend_cpu else None
+
+    def verdicts_in(path):
+        return {c["id"]: c["verdict"] for c in json.loads(path.read_text())["claims"]} if path.exists() else {}
+
     lines += ["## Verdicts", "",
               "Each notebook's verdicts from the latest run in which it finished, beside the committed "
-              "CPU verdicts.", "", "| notebook | run | claim | GPU verdict | CPU verdict |", "|---|---|---|---|---|"]
+              f"CPU verdicts (TensorFlow) and, where recorded, those of the same backend ({backend}) on "
+              "this project's CPU: a verdict that differs there too comes from the backend's arithmetic "
+              "and random streams, not from the GPU.", "",
+              f"| notebook | run | claim | GPU verdict | CPU verdict | {backend} on CPU |", "|---|---|---|---|---|---|"]
     differ = compared = 0
     for stem, (k, verdicts) in sorted(latest.items()):
-        cpu_path = ROOT / "results" / f"{stem}.json"
-        cpu = {c["id"]: c["verdict"] for c in json.loads(cpu_path.read_text())["claims"]} if cpu_path.exists() else {}
+        cpu = verdicts_in(ROOT / "results" / f"{stem}.json")
+        same = verdicts_in(same_backend_dir / f"{stem}.json") if same_backend_dir else {}
         for claim in sorted(set(cpu) | set(verdicts)):
             gpu_v, cpu_v = verdicts.get(claim, "not run"), cpu.get(claim, "not run")
             compared += 1
             differ += gpu_v != cpu_v
             mark = "" if gpu_v == cpu_v else " **(differs)**"
-            lines.append(f"| {stem} | {k} | `{claim}` | {gpu_v}{mark} | {cpu_v} |")
+            lines.append(f"| {stem} | {k} | `{claim}` | {gpu_v}{mark} | {cpu_v} | {same.get(claim, 'not run')} |")
     unfinished = sorted({stem for run in runs for stem in run["notebooks"]} - set(latest))
     lines += ["", f"{compared} verdicts compared, {differ} differ. Notebooks that never finished on the "
               f"GPU: {', '.join(unfinished) if unfinished else 'none'}.", ""]
@@ -207,6 +216,8 @@ def main(argv=None) -> int:
     p_rep = sub.add_parser("report", help="write benchmarks/results/gpu.md from a run")
     p_rep.add_argument("--run", required=True, nargs="+", help="gpu.json of each run, oldest first")
     p_rep.add_argument("--notes", nargs="*", help="markdown files appended (the analysis of the runs)")
+    p_rep.add_argument("--same-backend-cpu", metavar="DIR",
+                       help="result files of the GPU's backend run on the CPU (a column beside the verdicts)")
     p_rep.add_argument("--md", default=str(ROOT / "benchmarks" / "results" / "gpu.md"), help="where to write")
     p_rep.add_argument("--no-readme", dest="readme", action="store_false", help="leave README.md as it is")
     args = parser.parse_args(argv)
