@@ -524,8 +524,11 @@ for ax, regime in zip(axes, ("GP", "SN")):
 # gives $W/\hat\sigma$ without touching the vector.)
 
 # %%
-sn_layers = {f"{name} / {arm} / seed {s}": lipnb.normalized_layer_sigmas(gans[name, arm, s].critic)
-             for name in run.size.toy for arm in SN_ARMS if arm in arms_on(name) for s in test_seeds}
+# Layers by their place in the critic: Keras's generated layer names depend on how many
+# layers the process built before.
+sn_layers = {f"{name} / {arm} / seed {s}": {
+    f"layer {i + 1}": sigma for i, sigma in enumerate(lipnb.normalized_layer_sigmas(gans[name, arm, s].critic).values())}
+    for name in run.size.toy for arm in SN_ARMS if arm in arms_on(name) for s in test_seeds}
 lipnb.show_table([{"critic": unit, "layers": len(sig), "largest σ(W/σ̂)": max(sig.values()),
                    "smallest σ(W/σ̂)": min(sig.values())} for unit, sig in sn_layers.items()])
 
