@@ -12,7 +12,8 @@ import keras
 from keras.src.backend.common.stateless_scope import get_stateless_scope, in_stateless_scope
 from keras.src.backend.common.variables import AutocastScope
 
-__all__ = ["get_stateless_scope", "in_stateless_scope", "no_autocast", "outside_traced_function"]
+__all__ = ["get_stateless_scope", "in_stateless_scope", "no_autocast", "outside_traced_function",
+           "producer", "swapped_attribute"]
 
 
 def no_autocast():
@@ -34,3 +35,29 @@ def outside_traced_function():
 
         return tf.init_scope()
     return contextlib.nullcontext()
+
+
+def producer(tensor):
+    """``(layer, input tensors)``: the call of a functional model that produced ``tensor``.
+
+    Keras keeps this on each symbolic tensor as ``_keras_history`` (layer, node index,
+    tensor index) and on the layer as ``_inbound_nodes``: both private.
+    """
+    layer, node_index, _ = tensor._keras_history
+    return layer, list(layer._inbound_nodes[node_index].input_tensors)
+
+
+@contextlib.contextmanager
+def swapped_attribute(layer, name: str, value):
+    """``layer.<name>`` is ``value`` inside the block, then what it was.
+
+    Bypasses ``Layer.__setattr__``, which would track ``value`` as a new weight of the
+    layer (or refuse a tensor where a variable was): the wrapped layer's own ``call``
+    then runs unchanged on a normalized kernel.
+    """
+    original = layer.__dict__[name]
+    object.__setattr__(layer, name, value)
+    try:
+        yield
+    finally:
+        object.__setattr__(layer, name, original)

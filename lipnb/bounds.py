@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lipnb._keras_compat import producer
 from lipnb.norms import spectral_norm
 from lipnb.validation import one_of, positive_int
 
@@ -165,9 +166,7 @@ def lipschitz_upper_bound(model, conv_method: str = "exact") -> float:
     def bound(tensor) -> float:
         if id(tensor) in memo:
             return memo[id(tensor)]
-        op, node_index, _ = tensor._keras_history
-        node = op._inbound_nodes[node_index]
-        parents = list(node.input_tensors)
+        op, parents = producer(tensor)
         kind = type(op).__name__
         if kind in ("Add", "Subtract"):
             value = sum(bound(t) for t in parents)

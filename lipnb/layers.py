@@ -19,7 +19,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from lipnb._keras_compat import in_stateless_scope, no_autocast, outside_traced_function
+from lipnb._keras_compat import in_stateless_scope, no_autocast, outside_traced_function, swapped_attribute
 from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["SpectralNormalization", "GroupSort", "MaxMin"]
@@ -272,12 +272,8 @@ class SpectralNormalization(keras.layers.Wrapper):
         w_sn = ops.cast(self.normalized_weight(training=bool(training)), self.layer.compute_dtype)
         # Swap the normalized tensor in for the duration of the wrapped call, so the layer's
         # own call (bias, activation, padding, dilation, ...) runs unchanged on W / sigma.
-        original = self.layer.__dict__[self._weight_name]
-        object.__setattr__(self.layer, self._weight_name, w_sn)
-        try:
+        with swapped_attribute(self.layer, self._weight_name, w_sn):
             return self.layer.call(inputs)
-        finally:
-            object.__setattr__(self.layer, self._weight_name, original)
 
     def compute_output_shape(self, input_shape):
         return self.layer.compute_output_shape(input_shape)

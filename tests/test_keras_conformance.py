@@ -171,7 +171,7 @@ def test_build_inside_a_stateless_scope_warms_up_at_the_first_call():
 
 
 @pytest.mark.parametrize("name", ["in_stateless_scope", "get_stateless_scope", "no_autocast",
-                                  "outside_traced_function"])
+                                  "outside_traced_function", "producer", "swapped_attribute"])
 def test_private_keras_apis_still_behave(name):
     """lipnb._keras_compat wraps private Keras APIs; fail here, not silently, if they change."""
     from lipnb import _keras_compat
@@ -197,6 +197,24 @@ def test_private_keras_apis_still_behave(name):
             assert keras.backend.standardize_dtype(keras.ops.convert_to_tensor(v).dtype) == "float16"
             with _keras_compat.no_autocast():
                 assert keras.backend.standardize_dtype(keras.ops.convert_to_tensor(v).dtype) == "float32"
+    elif name == "producer":
+        x = keras.Input((3,))
+        hidden = keras.layers.Dense(4, name="first")(x)
+        y = keras.layers.Add(name="sum")([hidden, hidden])
+        layer, parents = _keras_compat.producer(y)
+        assert layer.name == "sum" and [p is hidden for p in parents] == [True, True]
+        layer, parents = _keras_compat.producer(hidden)
+        assert layer.name == "first" and parents[0] is x
+    elif name == "swapped_attribute":
+        dense = keras.layers.Dense(2, use_bias=False)
+        dense.build((None, 3))
+        kernel, weights = dense.__dict__["_kernel"], len(dense.weights)
+        doubled = keras.ops.convert_to_tensor(kernel) * 2.0
+        x = np.ones((1, 3), "float32")
+        with _keras_compat.swapped_attribute(dense, "_kernel", doubled):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(dense.call(x)),
+                                       2.0 * keras.ops.convert_to_numpy(x @ kernel.value), rtol=1e-6)
+        assert dense.__dict__["_kernel"] is kernel and len(dense.weights) == weights  # restored, nothing tracked
     else:
         import tensorflow as tf
 
