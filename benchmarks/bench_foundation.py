@@ -41,13 +41,11 @@ def bench_notebooks(repeats):
 
 def notebooks_from_reproduce():
     """The wall time each notebook took in the last ``make reproduce`` (one run each)."""
-    rows = {}
+    recorded, rows = reproduce.recorded_seconds("quick"), {}
     for source in reproduce.notebook_sources():
-        path = ROOT / "build" / "tmp" / "quick" / f"{source.stem}.seconds"
-        if not path.exists():
-            raise SystemExit(f"{path} is missing: run make reproduce first")
-        seconds = float(path.read_text())
-        rows[source.stem] = {"median_s": seconds, "runs_s": [seconds]}
+        if source.stem not in recorded:
+            raise SystemExit(f"no recorded wall time for {source.stem}: run make reproduce first")
+        rows[source.stem] = {"median_s": recorded[source.stem], "runs_s": [recorded[source.stem]]}
     return rows
 
 

@@ -22,6 +22,8 @@ import numpy as np
 from keras import ops
 
 from lipnb import backend
+from lipnb.gan import copy_variables, image_generator
+from lipnb.penalties import gradient_penalty
 from lipnb.validation import nonnegative_int, number, positive_int
 
 __all__ = ["per_call_sn", "batch_moments", "DCGANCritic", "DigitWGAN"]
@@ -167,8 +169,6 @@ class DigitWGAN:
         self.latent_dim = positive_int(latent_dim, "latent_dim")
         self.filters = tuple(filters)
         if generator_factory is None:
-            from lipnb.gan import image_generator
-
             def generator_factory(seed):
                 return image_generator(latent_dim=self.latent_dim, seed=seed)
         self.generator_factory = generator_factory
@@ -189,10 +189,7 @@ class DigitWGAN:
         def critic_loss(real, fake, eps):
             loss = ops.mean(critic(fake)) - ops.mean(critic(real))
             if gp_weight:
-                mixed = eps * real + (1 - eps) * fake
-                _, grads = backend.input_gradient(critic, mixed, differentiable=True)
-                norms = ops.sqrt(ops.sum(ops.square(grads), axis=tuple(range(1, len(image_shape) + 1))) + 1e-12)
-                loss += gp_weight * ops.mean(ops.square(norms - 1))
+                loss += gp_weight * gradient_penalty(critic, real, fake, epsilon=eps)
             return loss, None
 
         def step(reals, z_critic, eps, z_generator):
@@ -241,9 +238,8 @@ class DigitWGAN:
             raise ValueError(f"this DigitWGAN was compiled for images of shape {self._image_shape}, "
                              f"got {images.shape[1:]}")
         critic, generator = self._fresh(seed, images.shape[1:])
-        for target, source in zip(self.critic.weights + self.generator.weights, critic.weights + generator.weights):
-            target.assign(source.value)
-        for variable, value in zip(self._optimizer_variables, self._fresh_optimizer_state):
+        copy_variables(critic.weights + generator.weights, self.critic.weights + self.generator.weights)
+        for variable, value in zip(self._optimizer_variables, self._fresh_optimizer_state, strict=True):
             variable.assign(value)
         # The minibatch order and the latent/interpolation draws: two streams of their own.
         order, draws = np.random.default_rng(seed), np.random.default_rng([seed, 1])

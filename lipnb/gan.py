@@ -431,21 +431,28 @@ def clear_compiled() -> None:
     _COMPILED.clear()
 
 
+def copy_variables(sources, targets) -> None:
+    """Assign each variable of ``sources`` to its twin in ``targets`` (same order and shapes).
+
+    How a model compiled once trains many seeds: load a fresh seed's state into it, train,
+    copy the result out. A mismatch means the two are not the same architecture.
+    """
+    sources, targets = list(sources), list(targets)
+    if len(sources) != len(targets):
+        raise RuntimeError(f"cannot copy {len(sources)} variables into {len(targets)}: not the same architecture")
+    for src, dst in zip(sources, targets):
+        if tuple(src.shape) != tuple(dst.shape):
+            raise RuntimeError(f"cannot copy {src.path} {tuple(src.shape)} into {dst.path} {tuple(dst.shape)}: "
+                               "not the same architecture")
+        dst.assign(src.value)
+
+
 def _copy_state(source: WGAN, target: WGAN) -> None:
     """Every variable of ``source`` (networks, seed streams, optimizers, metrics) into ``target``."""
-    pairs = []
     for a, b in ((source.variables, target.variables), (source.metrics_variables, target.metrics_variables),
                  (source.critic_optimizer.variables, target.critic_optimizer.variables),
                  (source.generator_optimizer.variables, target.generator_optimizer.variables)):
-        if len(a) != len(b):
-            raise RuntimeError(f"cannot copy {len(a)} variables into {len(b)}: "
-                               "the compiled WGAN does not match these settings")
-        pairs += list(zip(a, b))
-    for src, dst in pairs:
-        if tuple(src.shape) != tuple(dst.shape):
-            raise RuntimeError(f"cannot copy {src.path} {tuple(src.shape)} into {dst.path} {tuple(dst.shape)}: "
-                               "the compiled WGAN does not match these settings")
-        dst.assign(src.value)
+        copy_variables(a, b)
 
 
 def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes=None, generator=None,

@@ -149,9 +149,9 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
     def run_epoch(order):
         total = tf.constant(0.0, tf.float32)
         for i in tf.range(steps):
-            # One step at a time: by default a graph loop may start the next iteration's
-            # forward pass while this one's update is still being written, and under load
-            # that race made the trained weights differ from run to run.
+            # One step at a time (graph loops may otherwise overlap independent work of
+            # successive iterations). Set while hunting run-to-run differences that turned
+            # out to come from elsewhere (see lipnb.dcgan); kept, as it costs nothing here.
             tf.autograph.experimental.set_loop_options(parallel_iterations=1)
             idx = order[i]
             with tf.GradientTape() as tape:

@@ -121,9 +121,10 @@ lipnb.show_table(gradient_table, title=f"Against the exact gradient, {run.size.s
 
 # %% [markdown]
 # Keras's layer behaves differently on another backend. Run on JAX, on a CPU and on a GPU
-# alike, its gradient came out close to exact for most of these states (median relative
-# error 0.002, largest 0.16; `benchmarks/results/gpu.md`), while on TensorFlow it is the
-# post-step constraint's. The claim below therefore names the backend it was measured on.
+# alike, its gradient came out close to exact for most of these states, while on
+# TensorFlow it is the post-step constraint's (the JAX runs' numbers are in
+# `benchmarks/results/gpu_results/` and `jax_cpu_results/`). The claim below therefore
+# names the backend it was measured on.
 
 # %%
 # A deterministic identity, checked state by state against float64 autodiff: no seeds to

@@ -124,8 +124,7 @@ LONGEST_FIRST = {"06": 9, "05": 8, "07": 7, "08": 6, "03": 5, "09": 4, "04": 3, 
 def report(args) -> int:
     """benchmarks/results/gpu.md from one or more runs (later runs after fixes), plus notes."""
     runs = [json.loads(Path(p).read_text()) for p in args.run]
-    cpu_times = {path.stem: float(path.read_text())
-                 for path in (ROOT / "build" / "tmp" / "quick").glob("*.seconds")}
+    cpu_times = reproduce.recorded_seconds("quick")
     first = runs[0]
     lines = ["# The notebooks on a GPU", "",
              f"Written by `tools/gpu_run.py report` from {len(runs)} run(s) on the GPU machine, "

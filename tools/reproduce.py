@@ -210,6 +210,14 @@ def write_summary(profile: str, seed: int = 0, backend: str = DEFAULT_BACKEND) -
     return path
 
 
+def recorded_seconds(profile: str = "quick") -> dict:
+    """Notebook stem -> wall seconds of its last TensorFlow run of ``profile`` (seed 0) here.
+
+    The GPU report and the foundation benchmark quote these beside their own numbers.
+    """
+    return {path.stem: float(path.read_text()) for path in (ROOT / "build" / "tmp" / profile).glob("*.seconds")}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default=DEFAULT_PROFILE)
@@ -259,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         ran += 1
         seconds = time.perf_counter() - t0
-        (workdir / f"{source.stem}.seconds").write_text(f"{seconds:.1f}\n")  # for tools/gpu_run.py
+        (workdir / f"{source.stem}.seconds").write_text(f"{seconds:.1f}\n")  # see recorded_seconds
         print(f"{tag}: done in {seconds:.1f} s", flush=True)
     summary = write_summary(args.profile, args.seed, args.backend)
     print(f"{ran} of {len(sources)} notebooks executed in {time.perf_counter() - t_all:.1f} s; "
