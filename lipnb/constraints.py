@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from lipnb._power import PersistentVectors
+from lipnb.operators import PersistentVectors
 from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["WeightClip", "FrobeniusBall", "SpectralProjection"]

@@ -14,7 +14,7 @@ import numbers
 
 import numpy as np
 
-from lipnb.norms import ConvergenceMonitor
+from lipnb.operators import ZeroPaddedConv, top_singular_pair
 from lipnb.validation import one_of, positive_int
 
 __all__ = ["conv_operator_norm", "conv_operator_matrix", "conv_operator_norm_bound"]
@@ -65,53 +65,6 @@ def _circular_norm(k: np.ndarray, spatial: tuple[int, ...]) -> float:
     return float(np.linalg.svd(blocks, compute_uv=False).max())
 
 
-def _pads(spatial, ks, strides, padding):
-    """Output sizes and (before, after) zero padding of Keras's "same"/"valid" convolutions."""
-    if padding == "valid":
-        out = tuple((n - k) // s + 1 for n, k, s in zip(spatial, ks, strides))
-        if any(o < 1 for o in out):
-            raise ValueError(f"a 'valid' convolution with kernel {tuple(ks)} has no output on an input of "
-                             f"size {tuple(spatial)}; use a larger input or 'same' padding")
-        return out, [(0, 0)] * len(spatial)
-    out = tuple(-(-n // s) for n, s in zip(spatial, strides))
-    pads = []
-    for n, k, s, o in zip(spatial, ks, strides, out):
-        total = max((o - 1) * s + k - n, 0)
-        pads.append((total // 2, total - total // 2))
-    return out, pads
-
-
-class _ZeroPaddedConv:
-    """A zero-padded, strided convolution and its adjoint, in float64 numpy.
-
-    The adjoint scatters each output back through the kernel taps it came from, so
-    ``<A x, y> = <x, A^T y>`` exactly (up to rounding); no framework is involved.
-    """
-
-    def __init__(self, k: np.ndarray, spatial, strides, padding: str):
-        self.k, self.spatial, self.strides = k, tuple(spatial), tuple(strides)
-        self.out_spatial, self.pads = _pads(self.spatial, k.shape[:-2], self.strides, padding)
-        self.padded = tuple(n + b + a for n, (b, a) in zip(self.spatial, self.pads))
-
-    def _window(self, offsets):
-        return (slice(None),) + tuple(slice(o, o + s * (n - 1) + 1, s)
-                                      for o, s, n in zip(offsets, self.strides, self.out_spatial))
-
-    def forward(self, x):
-        x = np.pad(x, [(0, 0)] + self.pads + [(0, 0)])
-        out = np.zeros((len(x), *self.out_spatial, self.k.shape[-1]))
-        for offsets in np.ndindex(*self.k.shape[:-2]):
-            out += x[self._window(offsets)] @ self.k[offsets]
-        return out
-
-    def adjoint(self, y):
-        grad = np.zeros((len(y), *self.padded, self.k.shape[-2]))
-        for offsets in np.ndindex(*self.k.shape[:-2]):
-            grad[self._window(offsets)] += y @ self.k[offsets].T
-        crop = (slice(None),) + tuple(slice(b, b + n) for n, (b, _) in zip(self.spatial, self.pads))
-        return grad[crop]
-
-
 def conv_operator_norm(kernel, input_shape, strides=1, padding: str = "circular", *,
                        method: str = "lanczos", tol: float = 1e-9, max_iterations: int = 2000,
                        seed: int = 0) -> float:
@@ -146,47 +99,13 @@ def conv_operator_norm(kernel, input_shape, strides=1, padding: str = "circular"
         one_of(padding, "padding", ("circular", "same", "valid"))
     max_iterations = positive_int(max_iterations, "max_iterations")
     one_of(method, "method", ("lanczos", "power"))
-    conv = _ZeroPaddedConv(k, spatial, strides, padding)
-    in_shape = (1, *spatial, k.shape[-2])
-    out_shape = (1, *conv.out_spatial, k.shape[-1])
-    if not np.any(k):  # the zero map; ARPACK cannot start from a zero vector
+    conv = ZeroPaddedConv(k, spatial, strides, padding)
+    if not np.any(k):  # the zero map
         return 0.0
-
-    def forward(x):
-        return conv.forward(np.reshape(x, in_shape))
-
-    def adjoint(y):
-        return conv.adjoint(np.reshape(y, out_shape))
-
-    start = np.random.default_rng(seed).standard_normal(int(np.prod(in_shape)))
-    if method == "lanczos":
-        # Lanczos (ARPACK) resolves clustered top singular values, which are common for
-        # convolutions and make plain power iteration crawl (notebook 04).
-        from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, svds
-
-        n_out, n_in = int(np.prod(out_shape)), int(np.prod(in_shape))
-        op = LinearOperator((n_out, n_in), dtype=np.float64,
-                            matvec=lambda x: forward(x).ravel(), rmatvec=lambda y: adjoint(y).ravel())
-        try:
-            v0 = np.random.default_rng(seed).standard_normal(min(n_out, n_in))
-            return float(svds(op, k=1, tol=tol, maxiter=max_iterations, v0=v0,
-                              return_singular_vectors=False)[0])
-        except ArpackNoConvergence:  # fall back to the power iteration below
-            pass
-    x = start / np.linalg.norm(start)
-    monitor = ConvergenceMonitor(tol)
-    previous = 0.0
-    for _ in range(max_iterations):
-        y = forward(x)
-        sigma = float(np.linalg.norm(y))
-        if sigma == 0.0:
-            return 0.0
-        x_next = adjoint(y).ravel()  # A^T A x
-        x = x_next / np.linalg.norm(x_next)
-        if monitor.converged(abs(sigma - previous), sigma):
-            break
-        previous = sigma
-    return float(np.linalg.norm(forward(x)))
+    start = np.random.default_rng(seed).standard_normal(conv.in_shape)
+    sigma, _ = top_singular_pair(conv, start, tol=tol, max_iterations=max_iterations, method=method,
+                                 what="conv_operator_norm")
+    return sigma
 
 
 def conv_operator_norm_bound(kernel, input_shape, strides=1, padding: str = "same") -> float:
@@ -228,5 +147,5 @@ def conv_operator_matrix(kernel, input_shape, strides=1, padding: str = "same") 
         spatial, padding = basis.shape[1:-1], "valid"
     if padding not in ("same", "valid"):
         one_of(padding, "padding", ("circular", "same", "valid"))
-    out = _ZeroPaddedConv(k, spatial, strides, padding).forward(basis)
+    out = ZeroPaddedConv(k, spatial, strides, padding).forward(basis)
     return out.reshape(n_in, -1).T

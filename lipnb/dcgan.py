@@ -23,14 +23,11 @@ from keras import ops
 
 from lipnb import backend
 from lipnb.gan import copy_variables, image_generator
+from lipnb.operators import MatrixOperator, power_step
 from lipnb.penalties import gradient_penalty
 from lipnb.validation import nonnegative_int, number, positive_int
 
 __all__ = ["per_call_sn", "batch_moments", "DCGANCritic", "DigitWGAN"]
-
-
-def _unit(x):
-    return x / ops.maximum(ops.norm(x), 1e-12)
 
 
 def per_call_sn(w, iterations: int = 5):
@@ -41,12 +38,13 @@ def per_call_sn(w, iterations: int = 5):
     vector). Few iterations underestimate σ, so the result can have a norm above 1.
     """
     iterations = positive_int(iterations, "iterations")
-    m = ops.reshape(w, (-1, w.shape[-1]))
-    u = ops.ones((1, m.shape[0]), dtype=m.dtype)
+    kernel = MatrixOperator.of_kernel(w)
+    # The author's iteration starts on the rows, so each step runs on the adjoint map:
+    # v = unit(u M), then u = unit(M v).
+    u = ops.ones(kernel.out_shape, dtype=w.dtype)
     for _ in range(iterations):
-        v = _unit(ops.matmul(u, m))
-        u = _unit(ops.matmul(v, ops.transpose(m)))
-    return w / ops.sum(ops.matmul(u, m) * v)
+        u, v, _ = power_step(kernel.T, u)
+    return w / ops.sum(kernel.forward(v) * u)
 
 
 def batch_moments(h, axes):

@@ -20,16 +20,13 @@ import keras
 from keras import ops
 
 from lipnb._keras_compat import in_stateless_scope, no_autocast, outside_traced_function, swapped_attribute
+from lipnb.operators import ConvOperator, MatrixOperator, NumpyView, norm, power_step, top_singular_pair
 from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["SpectralNormalization", "GroupSort", "MaxMin"]
 
 _WEIGHT_ATTRIBUTES = ("_kernel", "kernel", "_embeddings", "embeddings")
 _CONV_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
-
-
-def _l2_normalize(x, eps):
-    return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x))), eps)
 
 
 def _find_weight(layer):
@@ -114,12 +111,10 @@ class SpectralNormalization(keras.layers.Wrapper):
         if not self.layer.built:
             self.layer.build(input_shape)
         self._weight_name, weight = _find_weight(self.layer)
-        if self.mode == "operator":
-            if any(d is None for d in input_shape[1:]):
-                raise ValueError(f"mode='operator' needs a fully known input shape, got {input_shape}")
-            vector_shape = (1, *input_shape[1:])
-        else:
-            vector_shape = (1, int(weight.shape[-1]))
+        if self.mode == "operator" and any(d is None for d in input_shape[1:]):
+            raise ValueError(f"mode='operator' needs a fully known input shape, got {input_shape}")
+        self._operator_input_shape = (1, *input_shape[1:])
+        vector_shape = self.operator(weight).in_shape
         self.vector = self.add_weight(
             name="power_vector", shape=vector_shape, dtype="float32", trainable=False,
             initializer=keras.initializers.RandomNormal(seed=0),
@@ -151,109 +146,46 @@ class SpectralNormalization(keras.layers.Wrapper):
         iterations = positive_int(iterations or self.warmup_iterations, "iterations")
         with backend.init_scope():
             w = _read_float32(self._weight())
-            v = _l2_normalize(ops.convert_to_tensor(self.vector), self.eps)
-            try:
-                v = ops.convert_to_tensor(self._top_vector(w, v, iterations), "float32")
-            except Exception:  # ARPACK failed: iterate instead
-                v = self._iterate(w, v, iterations)
+            # ARPACK in float64 on the very operator the layer normalizes by; it falls back
+            # to power iteration (and warns if that misses the tolerance).
+            wide = backend.float64()  # float32 on JAX without x64
+            op = self.operator(ops.cast(w, wide))
+            if isinstance(op, MatrixOperator):
+                op = MatrixOperator(ops.convert_to_numpy(op.m).astype("float64"))
+            else:
+                op = NumpyView(op, wide)
+            start = ops.convert_to_numpy(self.vector.value * 1.0)  # a tensor: a variable's __array__ warns
+            _, v = top_singular_pair(op, start, tol=1e-10, max_iterations=iterations,
+                                     what=f"{type(self).__name__}.warm_up")
+            v = ops.convert_to_tensor(v, "float32")
             self.vector.assign(v)
             self._warmed_up = True
             return float(self._sigma(w, v))
-
-    def _top_vector(self, w, v, maxiter):
-        """Top right singular vector of the normalized operator, by ARPACK in float64."""
-        import numpy as np
-        from scipy.sparse.linalg import LinearOperator, svds
-
-        from lipnb import backend
-
-        wide = backend.float64()  # float32 on JAX without x64: ARPACK's tol then is not met
-        shape = tuple(v.shape)
-        n_in = int(np.prod(shape))
-        w64 = ops.cast(w, wide)
-        if self.mode == "matrix":
-            m = ops.convert_to_numpy(self._matrix(w64)).astype(np.float64)  # (in, out); v lives in R^out
-            op = LinearOperator((m.shape[0], n_in), dtype=np.float64,
-                                matvec=lambda x: m @ x.ravel(), rmatvec=lambda y: m.T @ y.ravel())
-        else:
-            out = self._operator(w64, ops.zeros(shape, wide))
-            n_out = int(np.prod(out.shape))
-            as_in = lambda x: ops.reshape(ops.convert_to_tensor(x, wide), shape)  # noqa: E731
-            as_out = lambda y: ops.reshape(ops.convert_to_tensor(y, wide), out.shape)  # noqa: E731
-            op = LinearOperator(
-                (n_out, n_in), dtype=np.float64,
-                matvec=lambda x: ops.convert_to_numpy(self._operator(w64, as_in(x))).ravel(),
-                rmatvec=lambda y: ops.convert_to_numpy(self._operator(w64, as_out(y), adjoint=True)).ravel())
-        if min(op.shape) < 2:  # ARPACK needs k < min(shape); a rank-1 map is exact in one step
-            return self._iterate(w, v, 2)
-        start = ops.convert_to_numpy(v).astype(np.float64).ravel()
-        if op.shape[0] < op.shape[1]:  # svds starts on the smaller side
-            start = op.matvec(start)
-        _, _, vt = svds(op, k=1, tol=1e-10, maxiter=maxiter, v0=start)
-        return vt[0].reshape(shape)
 
     # --------------------------------------------------------- linear algebra
     def _weight(self):
         return getattr(self.layer, self._weight_name)
 
-    def _matrix(self, w):
-        return ops.reshape(w, (-1, w.shape[-1]))
+    def operator(self, w):
+        """The linear map the layer is normalized by, with kernel ``w``.
 
-    def _operator(self, w, x, adjoint=False):
-        """The convolution A (or its adjoint A^T) of the wrapped layer, applied to x."""
-        from lipnb import backend
-
-        layer = self.layer
-        strides, padding = list(layer.strides), layer.padding.upper()
-        dilations = list(layer.dilation_rate)
-        transposed = type(layer).__name__.endswith("Transpose")
-        in_shape = (1, *self.vector.shape[1:])
-        out_shape = (1, *layer.compute_output_shape(in_shape)[1:])
-        if backend.name() == "tensorflow":
-            import tensorflow as tf
-
-            if transposed != adjoint:  # conv_transpose, with the output shape it must produce
-                shape = in_shape if adjoint else out_shape
-                return tf.nn.conv_transpose(x, w, output_shape=shape, strides=strides, padding=padding,
-                                            dilations=dilations)
-            return tf.nn.convolution(x, w, strides=strides, padding=padding, dilations=dilations)
-
-        def forward(t):
-            if transposed:
-                return ops.conv_transpose(t, w, strides=strides, padding=layer.padding,
-                                          output_padding=layer.output_padding, dilation_rate=dilations)
-            return ops.conv(t, w, strides=strides, padding=layer.padding, dilation_rate=dilations)
-
-        if not adjoint:
-            return forward(x)
-        return backend.linear_adjoint(forward, in_shape, x, dtype=x.dtype)
+        ``mode="matrix"``: the kernel reshaped to ``(-1, out)``; ``mode="operator"``: the
+        wrapped convolution itself on the layer's input size.
+        """
+        if self.mode == "matrix":
+            return MatrixOperator.of_kernel(w)
+        return ConvOperator.of_layer(self.layer, w, self._operator_input_shape)
 
     def _iterate(self, w, v, n):
         """n iterations of eq. (15); returns the new unit vector (no gradient)."""
-        w = ops.stop_gradient(w)
+        op = self.operator(ops.stop_gradient(w))
         for _ in range(n):
-            if self.mode == "matrix":
-                m = self._matrix(w)
-                left = _l2_normalize(self._times_vector(m, v), self.eps)
-                v = _l2_normalize(ops.matmul(left, m), self.eps)
-            else:  # v <- A^T A v / |A^T A v|
-                v = _l2_normalize(self._operator(w, self._operator(w, v), adjoint=True), self.eps)
+            v, _, _ = power_step(op, v, self.eps)
         return ops.stop_gradient(v)
-
-    @staticmethod
-    def _times_vector(m, v):
-        """``(m v^T)^T`` for a row vector v: reshapes instead of transposing the matrix.
-
-        A transpose of the kernel is a copy and one more op in the step, and its gradient
-        another; at the sizes of a critic that per-op cost is what SN adds to a step.
-        """
-        return ops.reshape(ops.matmul(m, ops.reshape(v, (-1, 1))), (1, -1))
 
     def _sigma(self, w, v):
         """sigma = |A v| for the stored unit v; differentiable in w only."""
-        if self.mode == "matrix":
-            return ops.sqrt(ops.sum(ops.square(self._times_vector(self._matrix(w), v))))
-        return ops.sqrt(ops.sum(ops.square(self._operator(w, v))))
+        return norm(self.operator(w).forward(v))
 
     def normalized_weight(self, training=False):
         """``W / sigma`` in float32; updates the stored vector when ``training``."""

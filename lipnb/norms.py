@@ -11,11 +11,11 @@ flattening every axis but the last, as the article's Keras code does
 from __future__ import annotations
 
 import dataclasses
-import warnings
 
 import numpy as np
 
-from lipnb.validation import number, one_of, positive_int
+from lipnb.operators import MatrixOperator, power_step, top_singular_pair
+from lipnb.validation import one_of, positive_int
 
 __all__ = [
     "as_matrix",
@@ -64,33 +64,6 @@ def as_matrix(w, name: str = "w") -> np.ndarray:
     if arr.ndim > 2:
         arr = arr.reshape(-1, arr.shape[-1])
     return arr
-
-
-class ConvergenceMonitor:
-    """Decides when a geometrically converging sequence has converged.
-
-    Power iteration's changes shrink by a factor ``q`` per step (``(s2/s1)^4`` for the
-    estimate, ``(s2/s1)^2`` for the vector). A small change alone is not convergence when
-    ``q`` is close to 1, so the error left is extrapolated as ``change / (1 - q)``, with
-    ``q`` the largest ratio of successive changes over a recent window.
-    """
-
-    def __init__(self, tol: float, window: int = 5):
-        number(tol, "tol", minimum=0.0, strict=True)
-        self.tol, self.window = float(tol), int(window)
-        self.changes: list[float] = []
-
-    def converged(self, change: float, scale: float = 1.0) -> bool:
-        """Record the latest change; True once the extrapolated error is below tol * scale."""
-        self.changes.append(float(change))
-        if change == 0.0 and len(self.changes) > 1:
-            return True
-        recent = self.changes[-self.window - 1:]
-        if len(recent) <= self.window:
-            return False
-        ratios = [b / a for a, b in zip(recent, recent[1:]) if a > 0]
-        q = max(ratios) if ratios else 1.0
-        return q < 1.0 and change / (1.0 - q) <= self.tol * abs(scale)
 
 
 def frobenius_norm(w) -> float:
@@ -187,19 +160,17 @@ def power_iteration(w, iterations: int = 20, u0=None, *, seed: int = 0) -> Power
     scale = float(np.max(np.abs(m)))
     if scale == 0.0:
         return PowerIterationResult(0.0, u, v, history)
-    a = m / m.dtype.type(scale)  # scale invariance and no overflow in the products
+    # The iteration starts on the rows, so it runs on the adjoint map W^T: each step takes
+    # u to v = W^T u / |W^T u| and back to u = W v / |W v|, with the estimate |W v| = u^T W v.
+    op = MatrixOperator(m / m.dtype.type(scale)).T  # scale invariance and no overflow in the products
     sigma = 0.0
     for i in range(iterations):
-        wt_u = a.T @ u
-        n = np.linalg.norm(wt_u)
-        if n == 0.0:  # u orthogonal to the range of W: restart would be needed
+        u_next, v_next, growth = power_step(op, u.reshape(1, -1))
+        if growth == 0.0:  # u orthogonal to the range of W: restart would be needed
             history[i:] = 0.0
             break
-        v = wt_u / n
-        w_v = a @ v
-        n = np.linalg.norm(w_v)
-        u = w_v / n
-        sigma = float(n) * scale  # u^T W v with u = Wv/|Wv| is exactly |Wv|
+        u, v = u_next.reshape(-1), v_next.reshape(-1)
+        sigma = float(growth) * scale
         history[i] = sigma
     return PowerIterationResult(sigma, u, v, history)
 
@@ -219,7 +190,7 @@ def spectral_norm(
         w: matrix or kernel (rank >= 2), numpy or TF, float32/float64.
         method: ``"svd"`` (exact, LAPACK) or ``"power"`` (iterate eq. (15) until the
             relative error extrapolated from the geometric decay of the changes falls
-            below ``tol`` (see :class:`ConvergenceMonitor`); at most ``max_iterations``
+            below ``tol`` (see :class:`lipnb.operators.ConvergenceMonitor`); at most ``max_iterations``
             times).
         tol: relative tolerance for ``method="power"``.
         max_iterations: cap for ``method="power"``.
@@ -240,29 +211,13 @@ def spectral_norm(
     a = m / m.dtype.type(scale)
     if method == "svd":
         return float(np.linalg.svd(a, compute_uv=False)[0]) * scale
-    monitor = ConvergenceMonitor(tol)
     max_iterations = positive_int(max_iterations, "max_iterations")
     # Iterate in float64 whatever the input: in float32 the estimate's round-off noise
     # (about 1e-7 relative) can look like convergence long before a tight tol is met.
-    a = a.astype(np.float64)
-    u = _start_vector(a.shape[0], u0, a.dtype, seed)
-    previous = 0.0
-    for _ in range(max_iterations):
-        v = a.T @ u
-        nv = np.linalg.norm(v)
-        if nv == 0.0:
-            return 0.0
-        v /= nv
-        wu = a @ v
-        sigma = float(np.linalg.norm(wu))  # = u_new^T W v
-        u = wu / sigma
-        if monitor.converged(abs(sigma - previous), sigma):
-            break
-        previous = sigma
-    else:
-        warnings.warn(f"spectral_norm(method='power') stopped at max_iterations={max_iterations} before "
-                      f"reaching tol={tol:g}; the estimate is a lower bound that may be off by more. Raise "
-                      "max_iterations or use method='svd'", RuntimeWarning, stacklevel=2)
+    op = MatrixOperator(a.astype(np.float64)).T
+    start = _start_vector(a.shape[0], u0, np.float64, seed)
+    sigma, _ = top_singular_pair(op, start, tol=tol, max_iterations=max_iterations, method="power",
+                                 what="spectral_norm(method='power')")
     return sigma * scale
 
 

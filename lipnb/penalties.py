@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from lipnb._power import PersistentVectors
+from lipnb.operators import PersistentVectors
 from lipnb.validation import number, positive_int
 
 __all__ = ["SpectralNormRegularizer", "gradient_penalty"]
