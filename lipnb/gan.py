@@ -197,6 +197,11 @@ class WGAN(keras.Model):
         self.generator, self.critic = generator, critic
         self.latent_dim = int(latent_dim or generator.inputs[0].shape[-1])
         self.n_critic, self.gp_weight = int(n_critic), float(gp_weight)
+        # The penalty weight is read from a variable, not baked into the compiled step, so
+        # one compiled step serves every weight of a grid (train_wgan copies it in, with
+        # the optimizers' learning rates, which Keras keeps in variables too).
+        self.gp_weight_variable = keras.Variable(self.gp_weight, trainable=False, dtype="float32",
+                                                 name="gp_weight")
         self.num_classes = num_classes
         self.seed_generator = keras.random.SeedGenerator(seed)
         # sample() draws from its own stream: evaluating during training (a callback that
@@ -284,7 +289,7 @@ class WGAN(keras.Model):
                     self.critic, real, fake, one_sided=self.regime == "gp-one-sided",
                     extra_inputs=None if labels is None else [labels], return_norms=True,
                     seed=self.seed_generator)
-                loss = loss + self.gp_weight * penalty
+                loss = loss + ops.cast(self.gp_weight_variable, penalty.dtype) * penalty
                 norm = ops.mean(norms)
             return loss, (w_estimate, penalty, norm)
 
@@ -455,6 +460,34 @@ def _copy_state(source: WGAN, target: WGAN) -> None:
         copy_variables(a, b)
 
 
+def _fit_scanned(gan: WGAN, stream, steps: int, log: SampleQuality) -> None:
+    """What ``gan.fit`` does for :func:`train_wgan`, on JAX, with the steps between two
+    evaluations run in one compiled call (``backend.compile_stateful(..., scan=True)``).
+
+    Keras's JAX trainer dispatches every step from Python. For these small networks that
+    dispatch, a host round trip on a GPU, costs more than the step itself.
+    """
+    step = getattr(gan, "_lipnb_scanned_step", None)
+    if step is None:
+        state = [*gan.variables, *gan.metrics_variables, *gan.critic_optimizer.variables,
+                 *gan.generator_optimizer.variables]
+        step = backend.compile_stateful(lambda *data: gan._train_step(data), state, scan=True)
+        gan._lipnb_scanned_step = step  # kept with the WGAN that train_wgan reuses per setting
+    batches_of = iter(stream)
+    gan.reset_metrics()
+    log.set_model(gan)
+    log.on_train_begin()
+    done = 0
+    while done < steps:
+        chunk = min(log.every - done % log.every, steps - done)  # up to the next evaluation
+        batches = [next(batches_of) for _ in range(chunk)]
+        batches = [b if isinstance(b, (tuple, list)) else (b,) for b in batches]  # tf.data: bare tensors
+        step(tuple(np.stack(parts) for parts in zip(*batches)))
+        for i in range(chunk):
+            log.on_train_batch_end(done + i)
+        done += chunk
+
+
 def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes=None, generator=None,
                critic=None, hidden: Sequence[int] = (128, 128, 128), activation: str = "leaky_relu",
                latent_dim: int = 2, batch_size: int = 256, n_critic: int = 5, learning_rate: float = 1e-4,
@@ -469,8 +502,9 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     When it builds both networks and ``reuse_compiled`` is on, the training runs on a
     compiled WGAN kept for these settings, loaded with this seed's fresh weights, seed
     streams and optimizer state; the returned WGAN gets the trained state. The numbers are
-    those of a fresh compile (a test checks this), but a setting compiles once however
-    many seeds it trains: on a GPU, compiling would otherwise take longer than training.
+    those of a fresh compile (a test checks this), but an architecture compiles once however
+    many seeds, learning rates and penalty weights it trains: on a GPU, compiling would
+    otherwise take longer than training.
     Networks passed in are always trained as given.
 
     Returns:
@@ -500,7 +534,7 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     if builds and reuse_compiled:
         key = (backend.name(), keras.config.floatx(), keras.config.dtype_policy().name, shape, str(x.dtype),
                labels is None, num_classes, regime, tuple(hidden), activation, int(latent_dim), int(batch_size),
-               int(n_critic), float(learning_rate), float(beta_1), float(beta_2), float(gp_weight), loss)
+               int(n_critic), float(beta_1), float(beta_2), loss)  # not the learning rate nor gp_weight: variables
         if key not in _COMPILED:
             _COMPILED[key] = build(seed)
             # Building draws from the global random streams (unseeded initializers); reseed
@@ -513,9 +547,12 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     else:
         _copy_state(gan, runner)
     log = SampleQuality(evaluate, eval_every)
-    runner.fit(WGAN.dataset(x, batch_size, n_critic, labels=labels, seed=seed),
-               steps_per_epoch=int(steps), epochs=1, callbacks=[log], verbose=verbose,
-               shuffle=False)  # the dataset is already a seeded stream; Keras warns that it cannot shuffle it
+    stream = WGAN.dataset(x, batch_size, n_critic, labels=labels, seed=seed)
+    if backend.name() == "jax":
+        _fit_scanned(runner, stream, int(steps), log)
+    else:
+        runner.fit(stream, steps_per_epoch=int(steps), epochs=1, callbacks=[log], verbose=verbose,
+                   shuffle=False)  # the dataset is already a seeded stream; Keras warns that it cannot shuffle it
     if runner is not gan:
         _copy_state(runner, gan)
     return gan, log.records

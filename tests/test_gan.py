@@ -167,7 +167,7 @@ def test_train_wgan_builds_networks_of_the_given_width_and_activation():
 
 @pytest.mark.parametrize("regime, conditional", [("gp", False), ("sn", False), ("gp", True)])
 def test_train_wgan_reuses_a_compiled_gan_without_changing_any_number(regime, conditional):
-    """A setting compiles once; each seed must still train from its own fresh state, so a
+    """An architecture compiles once; each seed must still train from its own fresh state, so a
     seed trained after another gives exactly what a fresh compile gives, and the GAN it
     returns is its own (the next run does not overwrite it). Nor may the reuse shift the
     global random streams that code after the run draws from."""
@@ -187,7 +187,11 @@ def test_train_wgan_reuses_a_compiled_gan_without_changing_any_number(regime, co
     after_fresh = draws()
     _, compiling_records = lipnb.train_wgan(x, regime, 6, evaluate, seed=5, **kwargs)  # compiles the setting
     assert untimed(compiling_records) == untimed(fresh_records) and draws() == after_fresh
-    first, _ = lipnb.train_wgan(x, regime, 4, evaluate, seed=4, **kwargs)
+    # Another learning rate and penalty weight share the compiled step (they are variables)
+    # and must not leak into the next run.
+    first, _ = lipnb.train_wgan(x, regime, 4, evaluate, seed=4, **{**kwargs, "gp_weight": 5.0, "learning_rate": 3e-4})
+    assert float(first.gp_weight_variable.numpy()) == 5.0
+    assert float(first.critic_optimizer.learning_rate.numpy()) == pytest.approx(3e-4)
     before = [np.array(w) for w in first.get_weights()]
     reused, reused_records = lipnb.train_wgan(x, regime, 6, evaluate, seed=5, **kwargs)
     assert draws() == after_fresh
@@ -217,3 +221,26 @@ def test_networks_are_functions_of_their_seed_alone(build):
     b = [np.array(w) for w in build(7).get_weights()]
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("regime", ["gp", "sn"])
+def test_steps_between_evaluations_in_one_call_match_keras_fit(regime):
+    """train_wgan's loop on JAX (the steps between two evaluations scanned in one compiled
+    call) trains as Keras's own fit does, evaluations included."""
+    def fresh():
+        lipnb.seed_everything(3)
+        gan = lipnb.WGAN(lipnb.mlp_generator(hidden=(16, 16), seed=3),
+                         lipnb.make_critic(regime, input_shape=(2,), hidden=(16, 16), seed=3), regime=regime, seed=3)
+        gan.compile(keras.optimizers.Adam(1e-3, beta_1=0.5), keras.optimizers.Adam(1e-3, beta_1=0.5))
+        return gan, lipnb.gan.SampleQuality(lambda g: {"mean": float(np.mean(g.sample(32)))}, every=4)
+
+    stream = lambda: lipnb.WGAN.dataset(DATA[:512], 32, 5, seed=1)  # noqa: E731
+    fitted, fit_log = fresh()
+    fitted.fit(stream(), steps_per_epoch=10, epochs=1, callbacks=[fit_log], verbose=0, shuffle=False)
+    scanned, scan_log = fresh()
+    lipnb.gan._fit_scanned(scanned, stream(), 10, scan_log)
+    assert [r["step"] for r in scan_log.records] == [r["step"] for r in fit_log.records] == [0, 4, 8]
+    np.testing.assert_allclose([r["mean"] for r in scan_log.records], [r["mean"] for r in fit_log.records],
+                               rtol=1e-4, atol=1e-6)
+    for a, b in zip(scanned.get_weights(), fitted.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -6,8 +6,15 @@ import pytest
 from keras import ops
 
 import lipnb
-from lipnb.operators import (ConvOperator, MatrixOperator, NumpyView, PersistentVectors, ZeroPaddedConv, power_step,
-                             top_singular_pair)
+from lipnb.operators import (
+    ConvOperator,
+    MatrixOperator,
+    NumpyView,
+    PersistentVectors,
+    ZeroPaddedConv,
+    power_step,
+    top_singular_pair,
+)
 
 RNG = np.random.default_rng(0)
 
