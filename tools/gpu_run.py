@@ -66,10 +66,15 @@ def run(args) -> int:
            # several kernels share one GPU: allocate as needed instead of 75% each
            "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "PYTHONPATH": os.pathsep.join(
                p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+    # Each kernel's BLAS would start a thread per core: with several kernels at once they
+    # oversubscribe the cores and the numpy parts (SVDs, norms) slow down many times over.
+    threads = str(max(1, (os.cpu_count() or 1) // args.jobs))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.setdefault(var, threads)
     record = {"device": device_line(), "versions": versions(args.backend), "backend": args.backend,
               "profile": args.profile, "jobs": args.jobs,
               # which code ran: a GPU node's copy of the tree may have no git history
-              "lipnb_sha256": reproduce.package_hash(), "notebooks": {}}
+              "lipnb_sha256": reproduce.package_hash(), "blas_threads": env["OMP_NUM_THREADS"], "notebooks": {}}
     print(record["device"], "|", record["versions"], flush=True)
 
     t_all = time.perf_counter()

@@ -1,0 +1,149 @@
+"""One dispatch per step against one per loop: what running many small steps in one
+compiled call (``lipnb.backend.compile_stateful(..., scan=True)``) buys on this backend.
+
+Two loops the notebooks run thousands of times, each timed both ways after a warm-up that
+compiles every variant, in interleaved rounds; each figure is the median over rounds:
+
+- **WGAN** (notebook 06's 8 Gaussians, 3x64 MLPs, batch 256, n_critic 5, GP and SN):
+  ``--gan-steps`` generator steps through Keras's ``fit`` (one dispatch per step) against
+  lipnb's scanned loop (``lipnb.gan._fit_scanned``: one call per evaluation interval,
+  here ``--eval-every`` steps).
+- **Classifier** (digits, a 64-128-10 MLP, Adam, batch 32): ``--epochs`` epochs with one
+  compiled call per minibatch step against one call for all of them (``fit_classifier``'s
+  JAX path).
+
+Writes ``benchmarks/results/dispatch_<backend>_<device>.json`` (``--out`` elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import keras  # noqa: E402
+from _common import OUT, machine  # noqa: E402
+
+import lipnb  # noqa: E402
+from lipnb import backend  # noqa: E402
+
+
+def device_kind() -> str:
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.devices()[0].platform
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
+def sync(model) -> None:
+    """Wait for the device: read one weight back (JAX dispatches asynchronously)."""
+    keras.ops.convert_to_numpy(model.weights[0])
+
+
+def gan_loops(regime: str, steps: int, eval_every: int):
+    x, _ = lipnb.eight_gaussians(4096, np.random.default_rng(0))
+    gan = lipnb.WGAN(lipnb.mlp_generator(hidden=(64,) * 3, seed=0),
+                     lipnb.make_critic(regime, input_shape=(2,), hidden=(64,) * 3, seed=0), regime=regime)
+    gan.compile(keras.optimizers.Adam(1e-3, beta_1=0.5), keras.optimizers.Adam(1e-3, beta_1=0.5))
+    nothing = lambda g: {}  # noqa: E731
+
+    def per_step():
+        gan.fit(lipnb.WGAN.dataset(x, 256, 5, seed=1), steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False,
+                callbacks=[lipnb.gan.SampleQuality(nothing, eval_every)])
+        sync(gan)
+
+    def scanned():
+        lipnb.gan._fit_scanned(gan, lipnb.WGAN.dataset(x, 256, 5, seed=1), steps,
+                               lipnb.gan.SampleQuality(nothing, eval_every))
+        sync(gan)
+
+    return per_step, scanned
+
+
+def classifier_loops(epochs: int):
+    x, y = lipnb.load_digits_split(0)[:2]
+    x, y = np.asarray(x, "float32"), np.asarray(y, "int32")
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    batch, steps = 32, len(x) // 32
+
+    def step(idx, xs, ys):
+        xb, yb = keras.ops.take(xs, idx, axis=0), keras.ops.take(ys, idx, axis=0)
+        (loss, _), grads = backend.value_and_grad(lambda: (loss_fn(yb, model(xb, training=True)), None),
+                                                  model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return loss
+
+    state = list(model.variables) + list(optimizer.variables)
+    one, loop = backend.compile_stateful(step, state), backend.compile_stateful(step, state, scan=True)
+    rng = np.random.default_rng(0)
+    orders = np.concatenate([rng.permutation(len(x))[:steps * batch].reshape(steps, batch) for _ in range(epochs)])
+
+    def per_step():
+        for idx in orders:
+            one(idx, x, y)
+        sync(model)
+
+    def scanned():
+        loop((orders,), x, y)
+        sync(model)
+
+    return per_step, scanned
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gan-steps", type=int, default=100)
+    parser.add_argument("--eval-every", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", default=None, help="folder for the JSON (default: benchmarks/results)")
+    args = parser.parse_args(argv)
+    lipnb.seed_everything(0)
+    loops = {f"WGAN {r}, {args.gan_steps} steps": gan_loops(r, args.gan_steps, args.eval_every) for r in ("gp", "sn")}
+    loops[f"classifier, {args.epochs} epochs"] = classifier_loops(args.epochs)
+    rows = {}
+    for name, (per_step, scanned) in loops.items():
+        t0 = time.perf_counter()
+        per_step(), scanned()  # compile both
+        warm = time.perf_counter() - t0
+        times = {"per_step": [], "scanned": []}
+        for r in range(args.rounds):
+            for label, fn in (("per_step", per_step), ("scanned", scanned))[:: 1 if r % 2 == 0 else -1]:
+                t = time.perf_counter()
+                fn()
+                times[label].append(time.perf_counter() - t)
+        med = {k: statistics.median(v) for k, v in times.items()}
+        rows[name] = {"per_step_s": med["per_step"], "scanned_s": med["scanned"],
+                      "ratio_scanned_over_per_step": med["scanned"] / med["per_step"], "warm_up_s": warm,
+                      "rounds": times}
+        print(f"{name}: per step {med['per_step']:.3f} s, scanned {med['scanned']:.3f} s, "
+              f"ratio {med['scanned'] / med['per_step']:.2f} (warm-up with compiles {warm:.1f} s)", flush=True)
+    kind = device_kind()
+    res = {"backend": keras.backend.backend(), "device": kind, "machine": machine(), "args": vars(args),
+           "rows": rows}
+    out = Path(args.out) if args.out else OUT
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"dispatch_{keras.backend.backend()}_{kind}.json"
+    path.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
