@@ -49,13 +49,14 @@ endif
 # The site tests drive Debian's Chromium; install it where it is missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help venv browser reproduce render test bench lab clean
+.PHONY: help venv browser reproduce render test test-torch bench lab clean
 
 help:
 	@echo "make reproduce [PROFILE=quick|smoke|full]   execute stale notebooks, write results/"
 	@echo "make reproduce SEED=1 [PROFILE=...]         the same with another seed, into build/seed-1/"
 	@echo "make render [PROFILE=...]                   build the static HTML site into build/site/"
 	@echo "make test                                   run the tests"
+	@echo "make test-torch                             the backend suites on PyTorch (installs torch into build/torch-site)"
 	@echo "make bench                                  run the benchmarks, update the README tables"
 	@echo "make lab                                    open the notebooks in JupyterLab (lipnb kernel, paired .py/.ipynb)"
 
@@ -91,6 +92,15 @@ test: $(STAMP) browser
 	$(PY) -m pytest -q --doctest-modules lipnb
 	$(PY) -m pytest -q -n 2
 	KERAS_BACKEND=jax $(PY) -m pytest -q -n 2 $(JAX_TESTS)
+
+# PyTorch is an optional extra, kept out of the pinned environment (it is large): it goes
+# into its own folder, with the small packages it needs that the environment lacks.
+TORCH_SITE := build/torch-site
+test-torch: $(STAMP)
+	@mkdir -p $(STATE)
+	@test -d $(TORCH_SITE)/torch || $(PY) -m pip install -q --no-deps --target $(TORCH_SITE) \
+	  "torch>=2.4,<3" sympy mpmath networkx filelock fsspec
+	KERAS_BACKEND=torch PYTHONPATH=$(TORCH_SITE) $(PY) -m pytest -q -n 2 $(JAX_TESTS) tests/test_backend.py
 
 bench: $(STAMP)
 	@mkdir -p $(STATE)

@@ -12,7 +12,7 @@ import numpy as np
 
 from lipnb._keras_compat import producer
 from lipnb.norms import spectral_norm
-from lipnb.validation import one_of, positive_int
+from lipnb.validation import one_of, positive_int, to_numpy
 
 __all__ = [
     "ACTIVATION_LIPSCHITZ",
@@ -188,7 +188,7 @@ def lipschitz_upper_bound(model, conv_method: str = "exact") -> float:
 
 
 def _check_batch(x, name="x") -> np.ndarray:
-    arr = np.asarray(x.numpy() if hasattr(x, "numpy") else x)
+    arr = to_numpy(x)
     if arr.ndim < 2:
         raise ValueError(f"{name} must be a batch of inputs (rank >= 2), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -233,8 +233,8 @@ def finite_difference_ratios(model, x1, x2) -> np.ndarray:
     a, b = _check_batch(x1, "x1"), _check_batch(x2, "x2")
     if a.shape != b.shape:
         raise ValueError(f"x1 and x2 must have the same shape, got {a.shape} and {b.shape}")
-    fa = np.asarray(model(a, training=False), dtype=np.float64).reshape(len(a), -1)
-    fb = np.asarray(model(b, training=False), dtype=np.float64).reshape(len(b), -1)
+    fa = to_numpy(model(a, training=False)).astype(np.float64).reshape(len(a), -1)
+    fb = to_numpy(model(b, training=False)).astype(np.float64).reshape(len(b), -1)
     dx = np.linalg.norm((a.astype(np.float64) - b).reshape(len(a), -1), axis=1)
     if np.any(dx == 0):
         raise ValueError("x1 and x2 coincide for some pair; the ratio is undefined")

@@ -15,13 +15,13 @@ import numbers
 import numpy as np
 
 from lipnb.operators import ZeroPaddedConv, top_singular_pair
-from lipnb.validation import one_of, positive_int
+from lipnb.validation import one_of, positive_int, to_numpy
 
 __all__ = ["conv_operator_norm", "conv_operator_matrix", "conv_operator_norm_bound"]
 
 
 def _kernel_array(kernel) -> np.ndarray:
-    k = np.asarray(kernel.numpy() if hasattr(kernel, "numpy") else kernel)
+    k = to_numpy(kernel)
     if k.dtype == object or not np.issubdtype(k.dtype, np.number):
         raise ValueError(f"kernel must be numeric, got dtype {k.dtype}")
     if k.ndim not in (3, 4):

@@ -38,6 +38,7 @@ def per_call_sn(w, iterations: int = 5):
     vector). Few iterations underestimate σ, so the result can have a norm above 1.
     """
     iterations = positive_int(iterations, "iterations")
+    w = ops.convert_to_tensor(w)  # a backend tensor, on the backend's device (a numpy kernel is not)
     kernel = MatrixOperator.of_kernel(w)
     # The author's iteration starts on the rows, so each step runs on the adjoint map:
     # v = unit(u M), then u = unit(M v).
@@ -55,6 +56,7 @@ def batch_moments(h, axes):
     ``keras.ops.moments`` (exact on JAX and PyTorch) would train a BatchNorm GP critic
     differently from backend to backend.
     """
+    h = ops.convert_to_tensor(h)  # a numpy h minus a PyTorch tensor is a TypeError
     mean = ops.mean(h, axis=axes)
     return mean, ops.mean(ops.square(h - ops.stop_gradient(mean)), axis=axes)
 

@@ -620,4 +620,6 @@ def _run_step(fn, iterator, states, name):
     if name in states:
         out, states[name] = fn(states[name], iterator)
         return out
+    if backend.name() == "torch":  # Keras's torch step takes a list of batches, not an iterator
+        return fn([next(iterator)])
     return fn(iterator)

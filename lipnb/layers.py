@@ -160,7 +160,7 @@ class SpectralNormalization(keras.layers.Wrapper):
             v = ops.convert_to_tensor(v, "float32")
             self.vector.assign(v)
             self._warmed_up = True
-            return float(self._sigma(w, v))
+            return float(ops.convert_to_numpy(self._sigma(w, v)))  # detached (PyTorch)
 
     # --------------------------------------------------------- linear algebra
     def _weight(self):

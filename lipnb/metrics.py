@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipnb.validation import positive_int
+from lipnb.validation import positive_int, to_numpy
 
 __all__ = ["wasserstein1", "sliced_wasserstein1", "noise_floor", "mode_statistics", "critic_gradient_norms",
            "critic_slopes", "frechet_distance", "class_coverage", "digit_classifier", "DigitQuality",
@@ -151,7 +151,7 @@ def critic_slopes(gan, real, *, far_low: float = -8.0, far_high: float = 8.0, po
     data = real[rng.choice(len(real), n, replace=False)]
     # Latents from this function's own generator: no GAN random stream is consumed.
     z = rng.standard_normal((n, gan.latent_dim)).astype(np.float32)
-    fake = np.asarray(gan.generator(z, training=False), dtype=np.float32).reshape(data.shape)
+    fake = to_numpy(gan.generator(z, training=False)).astype(np.float32).reshape(data.shape)
     eps = rng.uniform(size=(n,) + (1,) * (data.ndim - 1)).astype(np.float32)
     places = {"real": data, "interpolates": eps * data + (1 - eps) * fake,
               "far": rng.uniform(far_low, far_high, data.shape).astype(np.float32)}

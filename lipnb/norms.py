@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from lipnb.operators import MatrixOperator, power_step, top_singular_pair
-from lipnb.validation import one_of, positive_int
+from lipnb.validation import one_of, positive_int, to_numpy
 
 __all__ = [
     "as_matrix",
@@ -41,9 +41,7 @@ def as_matrix(w, name: str = "w") -> np.ndarray:
     Raises:
         ValueError: rank below 2, an empty matrix, or non-finite entries.
     """
-    if hasattr(w, "numpy") and callable(w.numpy):  # tf.Tensor / tf.Variable
-        w = w.numpy()
-    arr = np.asarray(w)
+    arr = to_numpy(w)
     if arr.dtype.name == "bfloat16" or arr.dtype.name.startswith("float8"):
         arr = arr.astype(np.float32)  # ml_dtypes' low-precision floats: numeric, but not numpy numbers
     if arr.dtype == object or not np.issubdtype(arr.dtype, np.number):
@@ -115,7 +113,7 @@ def _start_vector(rows: int, u0, dtype, seed: int) -> np.ndarray:
             raise ValueError(f"u0 must be None, 'ones' or a vector, got {u0!r}")
         u = np.ones(rows)
     else:
-        u = np.asarray(u0.numpy() if hasattr(u0, "numpy") else u0, dtype=np.float64).reshape(-1)
+        u = np.asarray(to_numpy(u0), dtype=np.float64).reshape(-1)
         if u.shape[0] != rows:
             raise ValueError(f"u0 must have length {rows} (rows of the matrix), got {u.shape[0]}")
         if not np.all(np.isfinite(u)):

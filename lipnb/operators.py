@@ -361,6 +361,7 @@ class PersistentVectors:
             gradient ``left^T right``.
         """
         from lipnb import backend
+        from lipnb._keras_compat import in_stateless_scope
 
         x = ops.cast(w, "float32")
         if len(x.shape) < 2:
@@ -371,10 +372,12 @@ class PersistentVectors:
         # break the product; one of the right length is only a start, which iteration fixes).
         key = getattr(w, "path", None) or (id(w), tuple(op.m.shape))
         constant = MatrixOperator(ops.stop_gradient(op.m))
-        if backend.is_traced(constant.m):
+        if backend.is_traced(constant.m) or (key not in self._vectors and in_stateless_scope()):
             # Inside a jitted JAX step no vector can persist to the next step (state
             # outside the model is not carried), and one iteration from a fixed start
-            # would estimate nothing: use the exact top singular pair instead.
+            # would estimate nothing: use the exact top singular pair instead. Likewise
+            # where no variable may be created (Keras's shape inference on PyTorch runs
+            # the loss, regularizers included, in a stateless scope).
             u, _, vt = ops.svd(constant.m, full_matrices=False)
             return op, ops.stop_gradient(ops.reshape(u[:, 0], (1, -1))), ops.stop_gradient(vt[:1])
         store = self._store(key, op.in_shape[1])

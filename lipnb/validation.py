@@ -49,3 +49,23 @@ def open_fraction(value, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
         raise ValueError(f"{name} must be in (0, 1), got {value!r}")
     return float(value)
+
+
+def to_numpy(x):
+    """A numpy array of ``x``: an array-like, a backend tensor or a Keras variable.
+
+    Backend values go through ``keras.ops.convert_to_numpy``, which detaches a PyTorch
+    tensor that requires grad and moves GPU values to the host (``np.asarray`` does
+    neither). Other values are left to ``np.asarray``.
+    """
+    import numpy as np
+
+    if isinstance(x, np.ndarray):
+        return x
+    import keras
+
+    if isinstance(x, keras.Variable):
+        x = x.value
+    if hasattr(x, "numpy") or type(x).__module__.split(".")[0] in ("torch", "jax", "jaxlib", "tensorflow"):
+        return np.asarray(keras.ops.convert_to_numpy(x))
+    return np.asarray(x)

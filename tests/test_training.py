@@ -21,6 +21,8 @@ def _parameter_trajectory_sgd_matches_weight_decay():
     opt.exclude_from_weight_decay(var_names=["bias"])
     tb = lipnb.parameter_trajectory(b, opt, x, y, steps=5)
     assert ta.shape == (6, 64 * 8 + 8 + 8 * 10 + 10) and ta.dtype == np.float64
-    np.testing.assert_allclose(ta, tb, atol=1e-13)
+    # Keras's PyTorch optimizer computes weight decay's factor 1 - wd * lr in float32 (its
+    # learning rate's dtype) for float64 variables too: 7e-8 apart after 5 steps.
+    np.testing.assert_allclose(ta, tb, atol=1e-6 if keras.backend.backend() == "torch" else 1e-13)
     with pytest.raises(ValueError, match="steps"):
         lipnb.parameter_trajectory(a, keras.optimizers.SGD(0.1), x, y, steps=0)

@@ -17,5 +17,5 @@ echo "bench_dispatch exit $?" >> build/gpu/bench_dispatch.log
 PROFILE=${PROFILE:-quick} JOBS=${JOBS:-5} BUDGET=${BUDGET:-420} OUT_DIR=build/gpu SITE="$SITE" \
     bash tools/run_on_gpu_node.sh > build/gpu/run.log 2>&1
 echo "notebooks exit $?" >> build/gpu/run.log
-tar czf "$OUT/gpu_session.tgz" build/gpu "build/jax/${PROFILE:-quick}" 2>/dev/null
-tail -25 build/gpu/bench_dispatch.log build/gpu/run.log
+tar czf "$OUT/gpu_session.tgz" build/gpu "build/jax/${PROFILE:-quick}" "build/tmp/${PROFILE:-quick}-jax" 2>/dev/null
+tail -n 25 build/gpu/bench_dispatch.log build/gpu/run.log
