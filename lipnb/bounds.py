@@ -213,17 +213,26 @@ def jacobian_spectral_norms(model, x, batch_size: int = 256) -> np.ndarray:
     from lipnb import backend
 
     arr = _check_batch(x)
+    n_out = int(np.prod(ops.shape(model(arr[:1], training=False))[1:]))
+
+    def jacobian(xb):
+        # One input gradient per output unit (examples are independent at inference).
+        n = ops.shape(xb)[0]
+        rows = [ops.reshape(backend.input_gradient(
+            lambda t, k=k: ops.reshape(model(t, training=False), (n, -1))[:, k], xb)[1], (n, -1))
+            for k in range(n_out)]
+        return ops.stack(rows, axis=1)
+
+    if backend.name() == "jax":
+        # Eagerly, JAX dispatches (and first compiles) every op of every gradient on its
+        # own, which on a GPU costs far more than the gradients; traced once, it does not.
+        # TensorFlow's eager gradients are fast, and its recorded values stay as they were.
+        # The weights go in as arguments, not constants: every model of one architecture
+        # then compiles to the same program, which JAX's compilation cache reuses.
+        jacobian = backend.compile_stateful(jacobian, model.variables)
     norms = []
     for start in range(0, len(arr), batch_size):
-        xb = arr[start:start + batch_size]
-        n, n_out = len(xb), int(np.prod(ops.shape(model(xb[:1], training=False))[1:]))
-        # One input gradient per output unit (examples are independent at inference).
-        rows = []
-        for k in range(n_out):
-            _, g = backend.input_gradient(
-                lambda t, k=k, n=n: ops.reshape(model(t, training=False), (n, -1))[:, k], xb)
-            rows.append(ops.convert_to_numpy(g).reshape(len(xb), -1))
-        jac = np.stack(rows, axis=1)
+        jac = ops.convert_to_numpy(jacobian(arr[start:start + batch_size]))
         norms.append(np.linalg.norm(jac.astype(np.float64), ord=2, axis=(1, 2)))
     return np.concatenate(norms)
 
@@ -286,10 +295,10 @@ def lipschitz_lower_bound(model, x, steps: int = 50, learning_rate: float = 0.01
         opt.apply_gradients(zip(grads, [xv, dv]))
         return ratio
 
-    if backend.name() == "tensorflow":  # one traced step instead of eager op dispatch
-        import tensorflow as tf
-
-        ascent_step = tf.function(ascent_step)
+    # One traced step instead of eager op dispatch (tf.function; jax.jit over the ascent's
+    # state, the points, the directions and Adam's slots, and over the model's weights, so
+    # that models of one architecture share one compiled program).
+    ascent_step = backend.compile_stateful(ascent_step, [xv, dv, *opt.variables, *model.variables])
     for _ in range(steps):
         ratios_now = ops.convert_to_numpy(ascent_step())
         finite = ratios_now[np.isfinite(ratios_now)]

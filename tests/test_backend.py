@@ -44,6 +44,7 @@ out["sn_outputs"] = keras.ops.convert_to_numpy(sn(x)).ravel().tolist()
 model = dense_model((16, 3), ("tanh", None), 4)
 out["upper"] = lipnb.lipschitz_upper_bound(model)
 out["jacobian"] = lipnb.jacobian_spectral_norms(model, x).tolist()
+out["lower"] = lipnb.lipschitz_lower_bound(model, x, steps=5)
 out["input_gradient"] = lipnb.loss_input_gradient(model, x, np.arange(6) % 3).ravel().tolist()
 
 critic = dense_model((16, 1), ("tanh", None), 4)
