@@ -12,7 +12,8 @@ compiles every variant, in interleaved rounds; each figure is the median over ro
   compiled call per minibatch step against one call for all of them (``fit_classifier``'s
   JAX path).
 
-Writes ``benchmarks/results/dispatch_<backend>_<device>.json`` (``--out`` elsewhere).
+Writes ``benchmarks/results/dispatch_<backend>_<device>.json`` (``--out`` elsewhere) and
+``benchmarks/results/dispatch.md``, the table of every such file there.
 """
 
 from __future__ import annotations
@@ -142,7 +143,23 @@ def main(argv=None) -> int:
     path = out / f"dispatch_{keras.backend.backend()}_{kind}.json"
     path.write_text(json.dumps(res, indent=2) + "\n")
     print(f"wrote {path}")
+    write_table(out)
     return 0
+
+
+def write_table(folder: Path) -> None:
+    """``dispatch.md``: every ``dispatch_*.json`` in ``folder``, side by side."""
+    lines = ["One dispatch per step against one compiled call per loop (`benchmarks/bench_dispatch.py`): "
+             "median seconds per loop over interleaved rounds, after a warm-up that compiles both.", "",
+             "| backend | device | machine | loop | one call per step, s | one call per loop, s | ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for path in sorted(folder.glob("dispatch_*.json")):
+        res = json.loads(path.read_text())
+        for name, row in res["rows"].items():
+            ratio = row["ratio_scanned_over_per_step"]
+            lines.append(f"| {res['backend']} | {res['device']} | {res['machine']} | {name} | "
+                         f"{row['per_step_s']:.3f} | {row['scanned_s']:.3f} | {ratio:.2f} |")
+    (folder / "dispatch.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -140,7 +140,7 @@ def report(args) -> int:
              "are those of the last local `make reproduce`, one notebook at a time.", ""]
     for k, run in enumerate(runs, 1):
         lines += [f"## Run {k}: {len(run['notebooks'])} notebook(s), {run['jobs']} at a time, "
-                  f"{run['total_seconds']:.0f} s in all", "",
+                  f"{run['total_seconds']:.0f} s in all (lipnb {run['lipnb_sha256'][:8]})", "",
                   "| notebook | GPU wall time, s | CPU wall time, s | status on the GPU |", "|---|---|---|---|"]
         for stem, info in sorted(run["notebooks"].items()):
             cpu = f"{cpu_times[stem]:.1f}" if stem in cpu_times else "not measured"
