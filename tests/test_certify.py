@@ -1,0 +1,111 @@
+"""lipnb.certify: certified radii are sound, exact where they can be, and the attack that
+audits them has the power to break an unsound one (TF and JAX)."""
+
+import keras
+import numpy as np
+import pytest
+
+import lipnb
+
+RNG = np.random.default_rng(0)
+
+
+def linear_model(w, b):
+    model = keras.Sequential([keras.Input((w.shape[0],)), keras.layers.Dense(w.shape[1])])
+    model.layers[0].kernel.assign(w.astype("float32"))
+    model.layers[0].bias.assign(b.astype("float32"))
+    return model
+
+
+def test_linear_certificate_never_exceeds_the_distance_to_the_decision_boundary():
+    w, b = RNG.standard_normal((5, 4)), RNG.standard_normal(4)
+    x = RNG.standard_normal((200, 5)).astype("float32")
+    radius = lipnb.certified_radius(linear_model(w, b), x)
+    logits = x.astype(np.float64) @ w + b
+    c = np.argmax(logits, axis=1)
+    # The nearest point where class c ties with class j is (f_c - f_j) / |w_c - w_j| away.
+    gap = lambda j: logits[np.arange(200), c] - logits[:, j]  # noqa: E731
+    distance = np.min([np.where(c == j, np.inf, gap(j) / np.maximum(np.linalg.norm(w[:, c] - w[:, [j]], axis=0),
+                                                                     1e-30)) for j in range(4)], axis=0)
+    assert np.all(radius <= distance * (1 + 1e-5))
+    assert np.all(radius > 0)
+
+
+def test_linear_certificate_is_exact_for_two_opposite_classes():
+    """f = (u.x, -u.x): |W|_2 = sqrt(2) |u|, |w_1 - w_2| = 2 |u|: m / (sqrt(2) L) = the distance."""
+    u = RNG.standard_normal(3)
+    x = RNG.standard_normal((50, 3)).astype("float32")
+    radius = lipnb.certified_radius(linear_model(np.stack([u, -u], axis=1), np.zeros(2)), x)
+    np.testing.assert_allclose(radius, np.abs(x @ u) / np.linalg.norm(u), rtol=1e-5)
+
+
+def sn_mlp(seed):
+    init = keras.initializers.GlorotUniform
+    return keras.Sequential([keras.Input((6,)),
+                             lipnb.SpectralNormalization(keras.layers.Dense(16, activation="relu",
+                                                                            kernel_initializer=init(seed))),
+                             keras.layers.Dense(8, activation="tanh", kernel_initializer=init(seed + 1)),
+                             keras.layers.Dense(3, kernel_initializer=init(seed + 2))])
+
+
+def sn_cnn(seed):
+    return keras.Sequential([keras.Input((6, 6, 1)),
+                             lipnb.SpectralNormalization(keras.layers.Conv2D(
+                                 4, 3, padding="same", activation="relu",
+                                 kernel_initializer=keras.initializers.GlorotUniform(seed)), mode="operator"),
+                             keras.layers.Flatten(),
+                             keras.layers.Dense(3, kernel_initializer=keras.initializers.GlorotUniform(seed + 1))])
+
+
+@pytest.mark.parametrize("build, shape", [(sn_mlp, (6,)), (sn_cnn, (6, 6, 1))], ids=["mlp", "cnn"])
+def test_no_attack_breaks_a_certificate_and_an_unsound_one_breaks(build, shape):
+    model = build(3)
+    x = np.random.default_rng(1).standard_normal((64, *shape)).astype("float32")
+    before, _ = lipnb.logit_margins(model, x)
+    radius = lipnb.certified_radius(model, x)
+    attacked = lipnb.margin_attack(model, x, radius * 0.999, steps=40)
+    assert np.all(np.linalg.norm((attacked - x).reshape(64, -1), axis=1) <= radius * 0.999 * (1 + 1e-4) + 1e-6)
+    after, _ = lipnb.logit_margins(model, attacked)
+    assert np.array_equal(before, after)
+    # The same attack inside radii from a bound 100 times too small (an unsound certificate)
+    # must change some predictions: the check above could have failed.
+    loose = lipnb.certified_radius(model, x, lipschitz=lipnb.lipschitz_upper_bound(model) / 100)
+    broken, _ = lipnb.logit_margins(model, lipnb.margin_attack(model, x, loose, steps=40))
+    assert np.any(broken != before)
+
+
+def test_certified_accuracy_counts_correct_points_with_radius_above_eps():
+    w, b = RNG.standard_normal((5, 3)), RNG.standard_normal(3)
+    model = linear_model(w, b)
+    x = RNG.standard_normal((100, 5)).astype("float32")
+    predicted, _ = lipnb.logit_margins(model, x)
+    y = predicted.copy()
+    y[:20] = (y[:20] + 1) % 3  # 20 wrong labels
+    radius = lipnb.certified_radius(model, x)
+    assert lipnb.certified_accuracy(model, x, y, 0.0) == pytest.approx(0.8)
+    eps = float(np.median(radius))
+    assert lipnb.certified_accuracy(model, x, y, eps) == pytest.approx(np.mean((predicted == y) & (radius > eps)))
+    assert lipnb.certified_accuracy(model, x, y, 1e9) == 0.0
+
+
+def test_certificates_reject_what_they_cannot_certify():
+    model = linear_model(RNG.standard_normal((5, 3)), np.zeros(3))
+    x = RNG.standard_normal((4, 5)).astype("float32")
+    with pytest.raises(ValueError, match="lipschitz"):
+        lipnb.certified_radius(model, x, lipschitz=0.0)
+    with pytest.raises(ValueError, match="non-finite"):
+        lipnb.certified_radius(model, np.full((2, 5), np.nan, "float32"))
+    with pytest.raises(ValueError, match="batch"):
+        lipnb.certified_radius(model, np.ones(5, "float32"))
+    with pytest.raises(ValueError, match="labels"):
+        lipnb.certified_accuracy(model, x, np.zeros(3), 0.1)
+    with pytest.raises(ValueError, match="eps"):
+        lipnb.certified_accuracy(model, x, np.zeros(4), -1.0)
+    softmax = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
+    with pytest.raises(ValueError, match="cannot certify"):
+        lipnb.certified_radius(softmax, x)
+    single = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="at least 2"):
+        lipnb.certified_radius(single, x)
+    with pytest.raises(ValueError, match="radius"):
+        lipnb.margin_attack(model, x, -1.0)
