@@ -172,12 +172,46 @@ def test_mirrored_strategy_keeps_replicas_consistent():
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="kernel or embeddings"):
         lipnb.SpectralNormalization(keras.layers.Flatten())(np.ones((2, 3), "float32"))
-    for bad in (0, -1, 1.5, True):
+    for bad in (0, -1, 1.5, True, "fast"):
         with pytest.raises(ValueError, match="power_iterations"):
             lipnb.SpectralNormalization(keras.layers.Dense(2), power_iterations=bad)
+    with pytest.raises(ValueError, match="tol"):
+        lipnb.SpectralNormalization(keras.layers.Dense(2), power_iterations="auto", tol=0.0)
+    with pytest.raises(ValueError, match="max_iterations"):
+        lipnb.SpectralNormalization(keras.layers.Dense(2), power_iterations="auto", max_iterations=0)
     with pytest.raises(ValueError, match="mode"):
         lipnb.SpectralNormalization(keras.layers.Dense(2), mode="exact")
     with pytest.raises(ValueError, match="convolution"):
         lipnb.SpectralNormalization(keras.layers.Dense(2), mode="operator")
     with pytest.raises(ValueError, match="keras Layer"):
         lipnb.SpectralNormalization(np.eye(2))
+
+
+@pytest.mark.parametrize("mode", ["matrix", "operator"])
+def test_auto_iterations_converge_in_one_training_call(mode):
+    """power_iterations="auto" iterates (in a graph loop) until sigma's estimate settles:
+    from a random vector, one training call leaves the layer normalized to about tol, where
+    one iteration leaves it far above 1; max_iterations=1 is one iteration."""
+    if mode == "matrix":
+        x = np.ones((2, 24), "float32")
+        make = lambda **kw: lipnb.SpectralNormalization(keras.layers.Dense(  # noqa: E731
+            16, kernel_initializer=keras.initializers.GlorotUniform(0)), **kw)
+    else:
+        x = np.ones((2, 6, 6, 2), "float32")
+        make = lambda **kw: lipnb.SpectralNormalization(keras.layers.Conv2D(  # noqa: E731
+            3, 3, padding="same", kernel_initializer=keras.initializers.GlorotUniform(0)), mode="operator", **kw)
+    sigmas, vectors, start = {}, {}, None
+    for name, kwargs in (("one", {}), ("auto", dict(power_iterations="auto", tol=1e-6, max_iterations=200)),
+                         ("capped", dict(power_iterations="auto", max_iterations=1))):
+        layer = make(**kwargs)
+        model = keras.Sequential([keras.Input(x.shape[1:]), layer])
+        if start is None:
+            start = np.random.default_rng(0).standard_normal(layer.vector.shape).astype("float32")
+        layer.vector.assign(start)
+        model(x, training=True)
+        sigmas[name] = max(lipnb.normalized_layer_sigmas(model).values())
+        vectors[name] = ops.convert_to_numpy(layer.vector.value * 1.0)
+    assert sigmas["auto"] < 1 + 1e-3 < 1.01 < sigmas["one"]
+    np.testing.assert_allclose(vectors["capped"], vectors["one"], atol=1e-6)
+    config = make(power_iterations="auto", tol=1e-3, max_iterations=7).get_config()
+    assert (config["power_iterations"], config["tol"], config["max_iterations"]) == ("auto", 1e-3, 7)
