@@ -13,7 +13,8 @@ compiles every variant, in interleaved rounds; each figure is the median over ro
   JAX path).
 
 Writes ``benchmarks/results/dispatch_<backend>_<device>.json`` (``--out`` elsewhere) and
-``benchmarks/results/dispatch.md``, the table of every such file there.
+``benchmarks/results/dispatch.md``, the table of every such file there, which the README
+quotes between ``<!-- bench:dispatch -->`` markers.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras  # noqa: E402
-from _common import OUT, machine  # noqa: E402
+from _common import OUT, machine, update_readme_block  # noqa: E402
 
 import lipnb  # noqa: E402
 from lipnb import backend  # noqa: E402
@@ -159,7 +160,10 @@ def write_table(folder: Path) -> None:
             ratio = row["ratio_scanned_over_per_step"]
             lines.append(f"| {res['backend']} | {res['device']} | {res['machine']} | {name} | "
                          f"{row['per_step_s']:.3f} | {row['scanned_s']:.3f} | {ratio:.2f} |")
-    (folder / "dispatch.md").write_text("\n".join(lines) + "\n")
+    text = "\n".join(lines) + "\n"
+    (folder / "dispatch.md").write_text(text)
+    if folder.resolve() == OUT.resolve():
+        update_readme_block("dispatch", text)
 
 
 if __name__ == "__main__":

@@ -55,4 +55,4 @@ def test_readme_benchmark_tables_are_the_recorded_ones():
     for md in sorted(quoted):
         block = f"<!-- bench:{md.stem} -->\n{md.read_text()}<!-- /bench:{md.stem} -->"
         assert block in readme, f"README's {md.stem} benchmark table differs from {md.relative_to(report.ROOT)}"
-    assert {p.stem for p in quoted} == {"foundation", "layers", "gan", "backends", "gpu_summary"}
+    assert {p.stem for p in quoted} == {"foundation", "layers", "gan", "backends", "gpu_summary", "dispatch"}
