@@ -63,10 +63,10 @@ run = lipnb.start_notebook("10_certified_robustness", globals(), profiles={
     "smoke": dict(seeds=2, audit_seeds=2, epochs=2, l2_grid=[1e-2], scales=[1.0], test_points=64, attack_steps=5,
                   audit_depths=[1], tight_points=8, bisections=3),
     "quick": dict(seeds=10, audit_seeds=3, epochs=20, l2_grid=[3e-3, 1e-2, 3e-2, 1e-1],
-                  scales=[1.0, 2.0, 4.0, 8.0], test_points=300, attack_steps=40, audit_depths=[1, 2, 3],
+                  scales=[1.0, 2.0, 4.0, 8.0, 16.0], test_points=300, attack_steps=40, audit_depths=[1, 2, 3],
                   tight_points=48, bisections=8),
     "full": dict(seeds=20, audit_seeds=5, epochs=40, l2_grid=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1],
-                 scales=[1.0, 2.0, 4.0, 8.0, 16.0], test_points=450, attack_steps=100, audit_depths=[1, 2, 3, 4],
+                 scales=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0], test_points=450, attack_steps=100, audit_depths=[1, 2, 3, 4],
                  tight_points=128, bisections=12),
 })
 # A certificate for a classifier that does not classify is worth nothing: a constant

@@ -146,3 +146,23 @@ def test_gpu_run_path_on_cpu_with_jax(tmp_path):
     rows = [line for line in md.read_text().splitlines() if line.startswith("| 02_frobenius_bound | 1 |")]
     assert rows and all(line.endswith("| inconclusive |") for line in rows)
     assert "| jax on CPU |" in md.read_text()
+
+
+def test_gpu_run_cells_lists_the_slowest_cells(tmp_path, capsys):
+    """The per-cell times papermill leaves in a run's work folder, slowest first; a notebook
+    stopped mid-run counts its finished cells only."""
+    import gpu_run
+
+    cell = lambda src, sec: {"cell_type": "code", "source": src,  # noqa: E731
+                             "metadata": {} if sec is None else {"papermill": {"duration": sec}}}
+    nb = {"cells": [cell("fast()", 0.5), {"cell_type": "markdown", "source": "# x", "metadata": {}},
+                    cell("slow()\nmore", 12.25), cell("never_ran()", None)]}
+    (tmp_path / "05_x.ipynb").write_text(json.dumps(nb))
+    (tmp_path / "05_x.input.ipynb").write_text(json.dumps(nb))  # the runner's input copy: skipped
+    assert gpu_run.cell_seconds(tmp_path / "05_x.ipynb") == [(12.25, 2, "slow()"), (0.5, 0, "fast()")]
+    assert gpu_run.main(["cells", str(tmp_path), "--top", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "**05_x**: 12.8 s over 2 finished cells" in out and "| 2 | 12.2 | `slow()` |" in out
+    assert "fast()" not in out and out.count("**05_x") == 1
+    with pytest.raises(SystemExit, match="no executed notebooks"):
+        gpu_run.main(["cells", str(tmp_path / "empty")])

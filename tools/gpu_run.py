@@ -205,6 +205,39 @@ def report(args) -> int:
     return 0
 
 
+def cell_seconds(notebook: Path) -> list[tuple[float, int, str]]:
+    """``(seconds, cell index, first source line)`` of each executed code cell, longest first.
+
+    Papermill records each cell's duration in the notebook it writes, and saves it after
+    every cell: a notebook stopped at the time budget still has its finished cells' times
+    (the runner's work folder keeps these notebooks; the committed renders drop them).
+    """
+    nb = json.loads(notebook.read_text())
+    rows = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if cell.get("cell_type") == "code" and seconds is not None:
+            lines = "".join(cell.get("source", "")).strip().splitlines()
+            rows.append((float(seconds), i, lines[0][:80] if lines else ""))
+    return sorted(rows, reverse=True)
+
+
+def cells(args) -> int:
+    """Markdown: each notebook's slowest cells, from a folder of papermill-executed notebooks."""
+    folder = Path(args.folder)
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if not p.name.endswith(".input.ipynb"))
+    if not notebooks:
+        raise SystemExit(f"no executed notebooks in {folder}")
+    lines = [f"Slowest cells of the notebooks in `{folder}` (papermill's durations)", ""]
+    for nb in notebooks:
+        rows = cell_seconds(nb)
+        lines += [f"**{nb.stem}**: {sum(r[0] for r in rows):.1f} s over {len(rows)} finished cells", "",
+                  "| cell | seconds | first line |", "|---|---|---|"]
+        lines += [f"| {i} | {sec:.1f} | `{text}` |" for sec, i, text in rows[:args.top]] + [""]
+    print("\n".join(lines))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,7 +257,12 @@ def main(argv=None) -> int:
                        help="result files of the GPU's backend run on the CPU (a column beside the verdicts)")
     p_rep.add_argument("--md", default=str(ROOT / "benchmarks" / "results" / "gpu.md"), help="where to write")
     p_rep.add_argument("--no-readme", dest="readme", action="store_false", help="leave README.md as it is")
+    p_cells = sub.add_parser("cells", help="the slowest cells of executed notebooks (a run's work folder)")
+    p_cells.add_argument("folder", help="e.g. build/tmp/quick-jax from a GPU session's archive")
+    p_cells.add_argument("--top", type=int, default=5)
     args = parser.parse_args(argv)
+    if args.command == "cells":
+        return cells(args)
     if args.command == "run":
         if args.jobs < 1:
             parser.error("--jobs must be >= 1")
