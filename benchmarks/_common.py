@@ -23,6 +23,23 @@ def median_time(fn, repeats: int):
     return statistics.median(times), times, value
 
 
+def device_kind() -> str:
+    """``"gpu"`` or ``"cpu"``: where the current Keras backend computes."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.devices()[0].platform
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+
+
 def machine(extra: str = "") -> str:
     line = f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
     return f"{line}, {extra}" if extra else line

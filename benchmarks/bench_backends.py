@@ -26,23 +26,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import keras  # noqa: E402
-from _common import OUT, machine, update_readme_block  # noqa: E402
+from _common import OUT, device_kind, machine, update_readme_block  # noqa: E402
 
 import lipnb  # noqa: E402
-
-
-def device_kind() -> str:
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.devices()[0].platform  # "cpu" or "gpu"
-    if keras.backend.backend() == "torch":
-        import torch
-
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    import tensorflow as tf
-
-    return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
 
 
 def build(regime: str, width: int, seed: int = 0):

@@ -177,11 +177,9 @@ def train(arm, unit, x, y, setting=None):
     return model
 
 
-def curve(model, x, y):
-    """Certified accuracy at each ε of the grid, and the radii."""
-    radius = lipnb.certified_radius(model, x)
-    correct = lipnb.logit_margins(model, x)[0] == y
-    return np.array([np.mean(correct & (radius > e)) for e in EPS_GRID]), radius
+def curve(model, x, y, bound):
+    """Certified accuracy at each ε of the grid, with the model's exact upper bound."""
+    return np.array([lipnb.certified_accuracy(model, x, y, e, lipschitz=bound) for e in EPS_GRID])
 
 
 TUNED = {"l2": run.size.l2_grid, "SN, operator norm": run.size.scales}
@@ -194,18 +192,21 @@ for unit in range(run.size.seeds):
         trained = {}
         for setting in TUNED.get(arm, [None]):
             model = train(arm, unit, x_fit, y_fit, setting)
-            val_curve, _ = curve(model, x_val, y_val)
-            trained[setting] = (model, val_curve)
-            validation[arm, unit, setting] = dict(clean=float(val_curve[0]), area=float(val_curve.mean()))
+            bound = lipnb.lipschitz_upper_bound(model)
+            trained[setting] = (model, bound, curve(model, x_val, y_val, bound))
         if arm == "no constraint":
-            baseline = trained[None][1][0]
-        eligible = [k for k in trained if trained[k][1][0] >= baseline - ACCURACY_BUDGET] or \
-            [max(trained, key=lambda k: trained[k][1][0])]  # none eligible: the most accurate, flagged below
-        chosen[arm, unit] = max(eligible, key=lambda k: trained[k][1].mean())
-        model, val_curves[arm, unit] = trained[chosen[arm, unit]]
+            baseline = trained[None][2][0]
+        for setting, (_, _, val_curve) in trained.items():
+            validation[arm, unit, setting] = dict(clean=float(val_curve[0]), area=float(val_curve.mean()),
+                                                  eligible=bool(val_curve[0] >= baseline - ACCURACY_BUDGET))
+        # None eligible: the most accurate setting, which the claim's validation record shows.
+        eligible = [k for k in trained if validation[arm, unit, k]["eligible"]] or \
+            [max(trained, key=lambda k: trained[k][2][0])]
+        chosen[arm, unit] = max(eligible, key=lambda k: trained[k][2].mean())
+        model, bounds[arm, unit], val_curves[arm, unit] = trained[chosen[arm, unit]]
         models[arm, unit] = model
-        curves[arm, unit], radii[arm, unit] = curve(model, x_test, y_test)
-        bounds[arm, unit] = lipnb.lipschitz_upper_bound(model)
+        curves[arm, unit] = curve(model, x_test, y_test, bounds[arm, unit])
+        radii[arm, unit] = lipnb.certified_radius(model, x_test, lipschitz=bounds[arm, unit])
 
 l2_val = np.mean([val_curves["l2", u] for u in range(run.size.seeds)], axis=0)
 k_eps = int(max(np.flatnonzero(l2_val >= 0.5), default=0))
