@@ -29,12 +29,14 @@ from lipnb.dcgan import DCGANCritic, DigitWGAN, batch_moments, per_call_sn
 from lipnb.gan import (
     REGIMES,
     WGAN,
+    GANRun,
     SampleQuality,
     image_generator,
     make_critic,
     mlp_critic,
     mlp_generator,
     train_wgan,
+    train_wgans,
 )
 from lipnb.layers import GroupSort, MaxMin, SpectralNormalization
 from lipnb.metrics import (
@@ -86,6 +88,8 @@ __all__ = [
     "WGAN",
     "SampleQuality",
     "train_wgan",
+    "train_wgans",
+    "GANRun",
     "image_generator",
     "make_critic",
     "mlp_critic",

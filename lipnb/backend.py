@@ -25,7 +25,7 @@ from keras import ops
 from lipnb._keras_compat import get_stateless_scope
 
 __all__ = ["SUPPORTED", "name", "input_gradient", "value_and_grad", "linear_adjoint", "init_scope",
-           "is_traced", "compile_stateful", "float64"]
+           "is_traced", "compile_stateful", "compile_batched", "float64"]
 
 SUPPORTED = ("tensorflow", "jax", "torch")
 
@@ -217,43 +217,106 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
     import jax
 
     variables = list(variables)
+    pure = _pure_step(fn, variables, scan=scan)
     jitted = None
-
-    def pure(values, *args, assigned=None):
-        assigned = {} if assigned is None else assigned
-        scope = _RecordingScope(assigned)
-        scope.state_mapping = {id(v): x for v, x in zip(variables, values)}
-        with scope:
-            out = fn(*args)
-        return out, [scope.state_mapping[id(v)] for v in variables]
-
-    def scanned(values, per_step, *shared):
-        def body(carry, sliced):
-            out, carry = pure(carry, *sliced, *shared)
-            return carry, out
-
-        values, outs = jax.lax.scan(body, values, tuple(per_step))
-        return outs, values
 
     def call(*args):
         nonlocal jitted
         if jitted is None:
-            # Trace once, abstractly, to find the variables fn assigns beyond those given
-            # (a seed generator's state, say): state must be carried, or each call would
-            # start from the same values.
-            assigned = {}
-            first = [a[0] for a in args[0]] + list(args[1:]) if scan else args
-            jax.eval_shape(lambda values, *a: pure(values, *a, assigned=assigned),
-                           [v.value for v in variables], *first)
+            # State that fn assigns beyond the variables given (a seed generator's state,
+            # say) must be carried, or each call would start from the same values.
             known = {id(v) for v in variables}
-            variables.extend(v for k, v in assigned.items() if k not in known)
-            jitted = jax.jit(scanned if scan else pure)
+            variables.extend(v for k, v in _assigned_by(pure, variables, args, scan).items() if k not in known)
+            jitted = jax.jit(pure)
         out, values = jitted([v.value for v in variables], *args)
         for v, x in zip(variables, values):
             v.assign(x)
         return out
 
     return call
+
+
+def compile_batched(fn, variables):
+    """JAX only: ``fn`` as a pure, jitted function of many runs' state at once.
+
+    ``call(values, per_step, *shared)`` takes ``values``, one array per variable with a
+    leading axis of runs (each run's value of that variable, stacked), and ``per_step``,
+    a tuple of arrays with axes (runs, steps, ...). For every run it applies ``fn`` to
+    each step's slice in turn, as :func:`compile_stateful` with ``scan`` does for one
+    run; the runs go side by side through ``jax.vmap``. It returns ``(outs, values)``:
+    ``fn``'s outputs with axes (runs, steps, ...) and the new state, and assigns nothing.
+
+    Many seeds or settings of one small model then cost one dispatch per loop, and on a
+    GPU their steps run together: what turns a GPU's width into seeds per verdict.
+    ``variables`` must hold every variable ``fn`` assigns (a model's ``variables`` hold
+    its seed generators' state); a missing one is an error, as its per-run values would
+    have nowhere to live.
+    """
+    if name() != "jax":
+        raise RuntimeError(f"compile_batched runs on the JAX backend; this Keras runs on {name()!r}")
+    import jax
+
+    variables = list(variables)
+    pure = _pure_step(fn, variables, scan=True)
+    jitted = None
+
+    def call(values, per_step, *shared):
+        nonlocal jitted
+        if jitted is None:
+            one_run = ([x[0] for x in values], tuple(a[0] for a in per_step), *shared)
+            known = {id(v) for v in variables}
+            missing = [v.path for k, v in _assigned_by(pure, variables, one_run[1:], True, one_run[0]).items()
+                       if k not in known]
+            if missing:
+                raise ValueError(f"the step assigns variables that are not in `variables`: {missing}")
+            jitted = jax.jit(jax.vmap(pure, in_axes=(0, 0) + (None,) * len(shared)))
+        return jitted(list(values), tuple(per_step), *shared)
+
+    return call
+
+
+def _pure_step(fn, variables, *, scan: bool):
+    """``fn`` as a pure function ``(values, *args) -> (outs, values)`` over ``variables``
+    (with ``scan``: ``(values, per_step, *shared)``, a ``lax.scan`` over the steps).
+
+    ``assigned``, where given, collects every variable ``fn`` assigns.
+    """
+    import jax
+
+    def pure(values, *args, assigned=None):
+        scope = _RecordingScope({} if assigned is None else assigned)
+        scope.state_mapping = {id(v): x for v, x in zip(variables, values)}
+        with scope:
+            out = fn(*args)
+        return out, [scope.state_mapping[id(v)] for v in variables]
+
+    if not scan:
+        return pure
+
+    def scanned(values, per_step, *shared, assigned=None):
+        def body(carry, sliced):
+            out, carry = pure(carry, *sliced, *shared, assigned=assigned)
+            return carry, out
+
+        values, outs = jax.lax.scan(body, values, tuple(per_step))
+        return outs, values
+
+    return scanned
+
+
+def _assigned_by(pure, variables, args, scan: bool, values=None) -> dict:
+    """Every variable that one abstract trace of ``pure`` assigns (``id -> variable``)."""
+    import jax
+
+    assigned = {}
+    values = [v.value for v in variables] if values is None else values
+    if scan:  # one step is enough to see what a step assigns
+        per_step, *shared = args
+        jax.eval_shape(lambda vals, *a: pure(vals, *a, assigned=assigned), values,
+                       tuple(a[:1] for a in per_step), *shared)
+    else:
+        jax.eval_shape(lambda vals, *a: pure(vals, *a, assigned=assigned), values, *args)
+    return assigned
 
 
 def _looped(step):

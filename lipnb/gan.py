@@ -17,7 +17,8 @@ of eq. (22) is pursued:
 
 from __future__ import annotations
 
-from typing import Sequence
+import inspect
+from typing import Callable, NamedTuple, Sequence
 
 import keras
 import numpy as np
@@ -29,7 +30,7 @@ from lipnb.layers import MaxMin, SpectralNormalization
 from lipnb.penalties import gradient_penalty
 from lipnb.validation import number, one_of, positive_int
 
-__all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "mlp_critic", "mlp_generator",
+__all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "train_wgans", "GANRun", "mlp_critic", "mlp_generator",
            "image_generator", "make_critic", "time_train_steps", "clear_compiled"]
 
 REGIMES = ("clip", "gp", "gp-one-sided", "sn", "keras-sn", "constraint", "none")
@@ -442,6 +443,13 @@ def copy_variables(sources, targets) -> None:
     How a model compiled once trains many seeds: load a fresh seed's state into it, train,
     copy the result out. A mismatch means the two are not the same architecture.
     """
+    sources, targets = _check_twins(sources, targets)
+    for src, dst in zip(sources, targets):
+        dst.assign(src.value)
+
+
+def _check_twins(sources, targets):
+    """``sources`` and ``targets`` as lists, checked to pair variables of equal shapes."""
     sources, targets = list(sources), list(targets)
     if len(sources) != len(targets):
         raise RuntimeError(f"cannot copy {len(sources)} variables into {len(targets)}: not the same architecture")
@@ -449,7 +457,7 @@ def copy_variables(sources, targets) -> None:
         if tuple(src.shape) != tuple(dst.shape):
             raise RuntimeError(f"cannot copy {src.path} {tuple(src.shape)} into {dst.path} {tuple(dst.shape)}: "
                                "not the same architecture")
-        dst.assign(src.value)
+    return sources, targets
 
 
 def _copy_state(source: WGAN, target: WGAN) -> None:
@@ -505,7 +513,8 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     those of a fresh compile (a test checks this), but an architecture compiles once however
     many seeds, learning rates and penalty weights it trains: on a GPU, compiling would
     otherwise take longer than training.
-    Networks passed in are always trained as given.
+    Networks passed in are always trained as given. To train many seeds or settings of
+    one architecture at once, use :func:`train_wgans`.
 
     Returns:
         ``(gan, records)`` with the :class:`SampleQuality` records.
@@ -514,34 +523,12 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
 
     seed_everything(seed)
     x = np.asarray(x)
-    shape = tuple(x.shape[1:])
+    architecture = _Architecture(regime, tuple(x.shape[1:]), str(x.dtype), labels is not None, num_classes,
+                                 tuple(hidden), activation, int(latent_dim), int(batch_size), int(n_critic),
+                                 float(beta_1), float(beta_2), loss)
     builds = generator is None and critic is None
-
-    def build(network_seed):
-        gen = generator if generator is not None else mlp_generator(
-            latent_dim=latent_dim, output_dim=int(np.prod(shape)), hidden=hidden, num_classes=num_classes,
-            seed=network_seed)
-        crit = critic if critic is not None else make_critic(
-            regime, input_shape=shape, num_classes=num_classes, seed=network_seed,
-            **({"hidden": hidden, "activation": activation} if len(shape) == 1 else {}))
-        gan = WGAN(gen, crit, regime=regime, n_critic=n_critic, gp_weight=gp_weight, num_classes=num_classes,
-                   loss=loss, seed=network_seed)
-        gan.compile(keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2),
-                    keras.optimizers.Adam(learning_rate, beta_1=beta_1, beta_2=beta_2))
-        return gan
-
-    runner = None
-    if builds and reuse_compiled:
-        key = (backend.name(), keras.config.floatx(), keras.config.dtype_policy().name, shape, str(x.dtype),
-               labels is None, num_classes, regime, tuple(hidden), activation, int(latent_dim), int(batch_size),
-               int(n_critic), float(beta_1), float(beta_2), loss)  # not the learning rate nor gp_weight: variables
-        if key not in _COMPILED:
-            _COMPILED[key] = build(seed)
-            # Building draws from the global random streams (unseeded initializers); reseed
-            # so that what follows sees the streams a run without reuse would see.
-            seed_everything(seed)
-        runner = _COMPILED[key]
-    gan = build(seed)
+    runner = architecture.compiled(seed) if builds and reuse_compiled else None
+    gan = architecture.build(seed, learning_rate, gp_weight, generator, critic)
     if runner is None:
         runner = gan
     else:
@@ -556,6 +543,184 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     if runner is not gan:
         _copy_state(runner, gan)
     return gan, log.records
+
+
+class GANRun(NamedTuple):
+    """One run of :func:`train_wgans`: its data, evaluation and seed, and optionally its
+    own learning rate and penalty weight (otherwise the shared ones)."""
+
+    x: np.ndarray
+    evaluate: Callable
+    seed: int = 0
+    labels: np.ndarray | None = None
+    learning_rate: float | None = None
+    gp_weight: float | None = None
+
+
+def train_wgans(runs: Sequence[GANRun], regime: str, steps: int, *, batched: bool | None = None,
+                **settings) -> list:
+    """Train many WGANs of one architecture: :func:`train_wgan` for each of ``runs``.
+
+    Each run has its own data, evaluation and seed, and may have its own learning rate and
+    penalty weight; everything else (``settings``: any keyword of :func:`train_wgan`
+    except ``generator`` and ``critic``) is shared.
+
+    On JAX (``batched``, the default there) all runs train side by side in one compiled
+    step (:func:`lipnb.backend.compile_batched`): each run's state (weights, optimizer,
+    random streams) is one slice of a stacked state, so each run computes what it would
+    alone, up to the rounding of batched arithmetic (a test checks this), and a GPU
+    runs all of them for about the price of one. Each run is evaluated on its own WGAN
+    between the compiled loops; a record's ``seconds`` are then the whole batch's
+    training time. Elsewhere the runs train one after another, exactly as
+    :func:`train_wgan` would.
+
+    Returns:
+        ``[(gan, records), ...]`` in the order of ``runs``.
+    """
+    runs = [r if isinstance(r, GANRun) else GANRun(**r) for r in runs]
+    if not runs:
+        raise ValueError("train_wgans needs at least one run")
+    for name in ("generator", "critic"):
+        if settings.get(name) is not None:
+            raise ValueError(f"train_wgans builds the networks of every run; `{name}` cannot be given "
+                             "(train networks of your own with train_wgan)")
+    unknown = set(settings) - _TRAIN_WGAN_SETTINGS
+    if unknown:
+        raise TypeError(f"train_wgans got unknown settings {sorted(unknown)}; "
+                        f"it shares these of train_wgan's: {sorted(_TRAIN_WGAN_SETTINGS)}")
+    shapes = {(tuple(np.shape(r.x)[1:]), np.asarray(r.x).dtype.str, r.labels is None) for r in runs}
+    if len(shapes) > 1:
+        raise ValueError(f"the runs of train_wgans must share one data shape, dtype and labelling; got {shapes}")
+
+    def own(run):
+        return dict(settings, learning_rate=settings.get("learning_rate", 1e-4) if run.learning_rate is None
+                    else run.learning_rate,
+                    gp_weight=settings.get("gp_weight", 10.0) if run.gp_weight is None else run.gp_weight)
+
+    batched = backend.name() == "jax" if batched is None else bool(batched)
+    if not batched or len(runs) == 1:
+        return [train_wgan(r.x, regime, steps, r.evaluate, labels=r.labels, seed=r.seed,
+                           **{k: v for k, v in own(r).items() if k != "verbose"}) for r in runs]
+    if backend.name() != "jax":
+        raise ValueError(f"batched training runs on the JAX backend; this Keras runs on {backend.name()!r}")
+    return _train_batched(runs, regime, int(steps), own, settings)
+
+
+_TRAIN_WGAN_SETTINGS = {"num_classes", "hidden", "activation", "latent_dim", "batch_size", "n_critic",
+                        "learning_rate", "beta_1", "beta_2", "gp_weight", "eval_every", "loss",
+                        "reuse_compiled", "verbose", "generator", "critic"}
+
+
+def _train_batched(runs, regime, steps, own, settings):
+    """:func:`train_wgans` on JAX: every run one slice of a vmapped, scanned step."""
+    import time
+
+    from lipnb.repro import seed_everything
+
+    defaults = {k: p.default for k, p in inspect.signature(train_wgan).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    cfg = {**defaults, **settings}
+    x0 = np.asarray(runs[0].x)
+    architecture = _Architecture(regime, tuple(x0.shape[1:]), str(x0.dtype), runs[0].labels is not None,
+                                 cfg["num_classes"], tuple(cfg["hidden"]), cfg["activation"], int(cfg["latent_dim"]),
+                                 int(cfg["batch_size"]), int(cfg["n_critic"]), float(cfg["beta_1"]),
+                                 float(cfg["beta_2"]), cfg["loss"])
+    runner = architecture.compiled(runs[0].seed)
+    gans, streams, logs = [], [], []
+    for run in runs:
+        seed_everything(run.seed)
+        mine = own(run)
+        gans.append(architecture.build(run.seed, mine["learning_rate"], mine["gp_weight"]))
+        streams.append(iter(WGAN.dataset(np.asarray(run.x), architecture.batch_size, architecture.n_critic,
+                                          labels=run.labels, seed=run.seed)))
+        logs.append(SampleQuality(run.evaluate, cfg["eval_every"]))
+    step = getattr(runner, "_lipnb_batched_step", None)
+    if step is None:
+        step = backend.compile_batched(lambda *data: runner._train_step(data), _state_of(runner))
+        runner._lipnb_batched_step = step
+    states = [_state_of(g) for g in gans]
+    for state in states:  # the same architecture: every variable has the shape of the runner's
+        _check_twins(state, _state_of(runner))
+
+    def stacked():  # read back after every evaluation: sampling advances each run's sample stream
+        return [ops.stack([state[i].value for state in states]) for i in range(len(states[0]))]
+
+    every = logs[0].every
+    for gan, log in zip(gans, logs):
+        log.records.append(dict(step=0, critic_steps=0, seconds=0.0, **log.evaluate(gan)))
+    values = stacked()
+    done, seconds = 0, 0.0
+    while done < steps:
+        chunk = min(every - done % every, steps - done)  # up to the next evaluation
+        per_run = []
+        for stream in streams:
+            batches = [next(stream) for _ in range(chunk)]
+            per_run.append([np.stack(parts) for parts in zip(*batches)])
+        per_step = tuple(np.stack(parts) for parts in zip(*per_run))
+        start = time.perf_counter()
+        _, values = step(values, per_step)
+        values[0].block_until_ready()
+        seconds += time.perf_counter() - start
+        done += chunk
+        for i, (gan, state, log) in enumerate(zip(gans, states, logs)):
+            for variable, value in zip(state, values):
+                variable.assign(value[i])
+            if done % every == 0:
+                log.records.append(dict(step=done, critic_steps=done * gan.n_critic, seconds=seconds,
+                                        **log.evaluate(gan)))
+        values = stacked()
+    return [(gan, log.records) for gan, log in zip(gans, logs)]
+
+
+def _state_of(gan: WGAN) -> list:
+    """Every variable a training step reads or writes, in a fixed order."""
+    return [*gan.variables, *gan.metrics_variables, *gan.critic_optimizer.variables,
+            *gan.generator_optimizer.variables]
+
+
+class _Architecture(NamedTuple):
+    """What :func:`train_wgan` builds, everything but a run's seed, learning rate and
+    penalty weight: the key of the compiled WGAN that trains all of them."""
+
+    regime: str
+    shape: tuple
+    dtype: str
+    labelled: bool
+    num_classes: int | None
+    hidden: tuple
+    activation: str
+    latent_dim: int
+    batch_size: int
+    n_critic: int
+    beta_1: float
+    beta_2: float
+    loss: str
+
+    def build(self, seed, learning_rate, gp_weight, generator=None, critic=None) -> WGAN:
+        gen = generator if generator is not None else mlp_generator(
+            latent_dim=self.latent_dim, output_dim=int(np.prod(self.shape)), hidden=self.hidden,
+            num_classes=self.num_classes, seed=seed)
+        crit = critic if critic is not None else make_critic(
+            self.regime, input_shape=self.shape, num_classes=self.num_classes, seed=seed,
+            **({"hidden": self.hidden, "activation": self.activation} if len(self.shape) == 1 else {}))
+        gan = WGAN(gen, crit, regime=self.regime, n_critic=self.n_critic, gp_weight=gp_weight,
+                   num_classes=self.num_classes, loss=self.loss, seed=seed)
+        gan.compile(keras.optimizers.Adam(learning_rate, beta_1=self.beta_1, beta_2=self.beta_2),
+                    keras.optimizers.Adam(learning_rate, beta_1=self.beta_1, beta_2=self.beta_2))
+        return gan
+
+    def compiled(self, seed) -> WGAN:
+        """The WGAN kept for this architecture (not the learning rate nor the penalty
+        weight: both are variables), built on first use."""
+        from lipnb.repro import seed_everything
+
+        key = (backend.name(), keras.config.floatx(), keras.config.dtype_policy().name, *self)
+        if key not in _COMPILED:
+            _COMPILED[key] = self.build(seed, 1e-4, 10.0)
+            # Building draws from the global random streams (unseeded initializers); reseed
+            # so that what follows sees the streams a run without reuse would see.
+            seed_everything(seed)
+        return _COMPILED[key]
 
 
 def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int = 256,
