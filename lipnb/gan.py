@@ -30,8 +30,8 @@ from lipnb.layers import MaxMin, SpectralNormalization
 from lipnb.penalties import gradient_penalty
 from lipnb.validation import number, one_of, positive_int
 
-__all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "train_wgans", "GANRun", "mlp_critic", "mlp_generator",
-           "image_generator", "make_critic", "time_train_steps", "clear_compiled"]
+__all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "train_wgans", "GANRun", "mlp_critic",
+           "mlp_generator", "image_generator", "make_critic", "time_train_steps", "clear_compiled"]
 
 REGIMES = ("clip", "gp", "gp-one-sided", "sn", "keras-sn", "constraint", "none")
 LOSSES = ("wasserstein", "hinge")
