@@ -67,16 +67,8 @@ def classifier_loops(epochs: int):
     model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     batch, steps = 32, len(x) // 32
-
-    def step(idx, xs, ys):
-        xb, yb = keras.ops.take(xs, idx, axis=0), keras.ops.take(ys, idx, axis=0)
-        (loss, _), grads = backend.value_and_grad(lambda: (loss_fn(yb, model(xb, training=True)), None),
-                                                  model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return loss
-
+    step = lipnb.models.classifier_step(model, optimizer)
     state = list(model.variables) + list(optimizer.variables)
     one, loop = backend.compile_stateful(step, state), backend.compile_stateful(step, state, scan=True)
     rng = np.random.default_rng(0)

@@ -14,7 +14,7 @@ from lipnb.bounds import (
     lipschitz_upper_bound,
     normalized_layer_sigmas,
 )
-from lipnb.certify import certified_accuracy, certified_radius, logit_margins, margin_attack
+from lipnb.certify import certified_accuracy, certified_radius, flip_radius, logit_margins, margin_attack
 from lipnb.constraints import FrobeniusBall, SpectralProjection, WeightClip
 from lipnb.conv import conv_operator_matrix, conv_operator_norm, conv_operator_norm_bound
 from lipnb.data import (
@@ -73,6 +73,7 @@ __version__ = "0.1.0"
 __all__ = [
     "certified_accuracy",
     "certified_radius",
+    "flip_radius",
     "logit_margins",
     "margin_attack",
     "DCGANCritic",

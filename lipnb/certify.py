@@ -21,7 +21,7 @@ import numpy as np
 
 from lipnb.validation import number, positive_int, to_numpy
 
-__all__ = ["certified_radius", "certified_accuracy", "logit_margins", "margin_attack"]
+__all__ = ["certified_radius", "certified_accuracy", "logit_margins", "margin_attack", "flip_radius"]
 
 
 def _lipschitz(model, lipschitz) -> float:
@@ -153,3 +153,46 @@ def margin_attack(model, x, radius, steps: int = 50, step_size: float | None = N
         d = xa - x0
         xa = (x0 + d * np.minimum(1.0, r.reshape(shape) / np.maximum(norms(d), 1e-12))).astype(np.float32)
     return xa
+
+
+def flip_radius(model, x, lower, upper: float, bisections: int = 8, steps: int = 50) -> np.ndarray:
+    """The smallest radius at which :func:`margin_attack` flips each prediction, by bisection.
+
+    An attack gives an upper bound on the distance to the nearest input with another
+    prediction, where a certificate gives a lower bound: their ratio bounds from above
+    what the certificate gives away. Each example's interval ``[lower, upper]`` is halved
+    ``bisections`` times, keeping the half where the attack first flips the prediction
+    (this assumes that an attack which succeeds at a radius also succeeds at larger ones;
+    whatever is returned is a radius at which a flip was found).
+
+    Args:
+        model: a Keras classifier that outputs logits.
+        x: inputs, a batch ``(n, ...)``.
+        lower: where the search starts, a scalar or one per example (>= 0), for example
+            the certified radius.
+        upper: the largest radius tried (> every ``lower``).
+        bisections: halvings of each interval (>= 1).
+        steps: gradient steps of each attack.
+
+    Returns:
+        One radius per example, ``inf`` where no radius up to ``upper`` flipped it.
+    """
+    bisections = positive_int(bisections, "bisections")
+    x = to_numpy(x).astype(np.float32)
+    lo = np.broadcast_to(np.asarray(lower, np.float64), (len(x),)).copy()
+    upper = number(upper, "upper", minimum=0.0, strict=True)
+    if not np.all(np.isfinite(lo)) or np.any(lo < 0) or np.any(lo >= upper):
+        raise ValueError(f"lower must be finite, >= 0 and below upper={upper:g}")
+    classes, _ = logit_margins(model, x)
+
+    def flips(r):
+        return logit_margins(model, margin_attack(model, x, r, steps=steps))[0] != classes
+
+    hi = np.full(len(x), upper)
+    found = flips(hi)
+    for _ in range(bisections):
+        mid = (lo + hi) / 2
+        flipped = flips(mid)
+        found |= flipped
+        hi, lo = np.where(flipped, mid, hi), np.where(flipped, lo, mid)
+    return np.where(found, hi, np.inf)

@@ -100,8 +100,6 @@ def conv_operator_norm(kernel, input_shape, strides=1, padding: str = "circular"
     max_iterations = positive_int(max_iterations, "max_iterations")
     one_of(method, "method", ("lanczos", "power"))
     conv = ZeroPaddedConv(k, spatial, strides, padding)
-    if not np.any(k):  # the zero map
-        return 0.0
     start = np.random.default_rng(seed).standard_normal(conv.in_shape)
     sigma, _ = top_singular_pair(conv, start, tol=tol, max_iterations=max_iterations, method=method,
                                  what="conv_operator_norm")

@@ -513,7 +513,8 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     those of a fresh compile (a test checks this), but an architecture compiles once however
     many seeds, learning rates and penalty weights it trains: on a GPU, compiling would
     otherwise take longer than training.
-    Networks passed in are always trained as given. To train many seeds or settings of
+    Networks passed in are always trained as given, and so is the ``"constraint"`` regime
+    except on JAX (its projection keeps state outside the model). To train many seeds or settings of
     one architecture at once, use :func:`train_wgans`.
 
     Returns:
@@ -526,8 +527,12 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     architecture = _Architecture(regime, tuple(x.shape[1:]), str(x.dtype), labels is not None, num_classes,
                                  tuple(hidden), activation, int(latent_dim), int(batch_size), int(n_critic),
                                  float(beta_1), float(beta_2), loss)
-    builds = generator is None and critic is None
-    runner = architecture.compiled(seed) if builds and reuse_compiled else None
+    # The spectral projection of the "constraint" regime keeps its power-iteration vectors
+    # outside the model (a Keras constraint has no variables), where a reused WGAN would
+    # carry them from one run into the next. Traced on JAX it uses exact norms instead.
+    reusable = regime != "constraint" or backend.name() == "jax"
+    runner = architecture.compiled(seed) if generator is None and critic is None and reuse_compiled and reusable \
+        else None
     gan = architecture.build(seed, learning_rate, gp_weight, generator, critic)
     if runner is None:
         runner = gan

@@ -63,12 +63,11 @@ class SpectralNormalization(keras.layers.Wrapper):
             1 (notebooks 04, 05 and 09). "auto" brings the vector up to date at every
             training call. The estimate settles slowly when the top two singular values
             are close, so it can stop short by more than ``tol``. And the optimizer
-            step after the call still moves the weights away from the vector. Trained
-            with Adam(1e-3) on digits, conv classifiers' largest layer norm ended at
-            1.06-1.16 with one iteration and at 1.011-1.012 with "auto", for a step a
-            few percent dearer
-            (``benchmarks/bench_layers.py``). For an exact certificate, call
-            :meth:`warm_up` (``lipnb.warm_up(model)``) after training.
+            step after the call still moves the weights away from the vector. How far
+            each choice drifts, and what "auto" costs per step, is measured by
+            ``benchmarks/bench_layers.py`` (``benchmarks/results/layers.md``, quoted in
+            the README). For an exact certificate, call :meth:`warm_up`
+            (``lipnb.warm_up(model)``) after training.
         tol: the relative change that stops ``"auto"`` (> 0).
         max_iterations: the cap of ``"auto"`` (>= 1).
         mode: ``"matrix"`` normalizes by the spectral norm of the kernel reshaped to

@@ -9,7 +9,7 @@ from keras import ops
 
 from lipnb.validation import positive_int
 
-__all__ = ["digits_mlp", "conv_critic", "fit_classifier", "accuracy"]
+__all__ = ["digits_mlp", "conv_critic", "fit_classifier", "classifier_step", "accuracy"]
 
 
 def digits_mlp(hidden: Sequence[int] = (64, 64), activation: str = "relu",
@@ -80,6 +80,38 @@ def conv_critic(input_shape=(8, 8, 1), filters: Sequence[int] = (32, 64), normal
     return keras.Sequential(layers, name=name)
 
 
+def classifier_step(model, optimizer, extra_loss=None):
+    """One minibatch step of cross-entropy training, written once for every backend.
+
+    Returns ``step(idx, x, y)``: it takes rows ``idx`` of ``x`` and ``y``, applies one
+    ``optimizer`` update to ``model``'s trainable weights (loss: cross-entropy of the
+    logits, plus the model's regularization losses, plus ``extra_loss(model, xb, yb)``
+    if given) and returns the loss. Compile it with
+    :func:`lipnb.backend.compile_stateful` (``scan=True`` runs many steps in one call);
+    the optimizer must be built on ``model.trainable_variables`` first.
+    """
+    from lipnb import backend
+
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    variables = model.trainable_variables
+
+    def batch_loss(xb, yb):
+        loss = loss_fn(yb, model(xb, training=True))
+        if model.losses:
+            loss = loss + ops.cast(ops.sum(ops.stack(model.losses)), loss.dtype)
+        if extra_loss is not None:
+            loss = loss + ops.cast(extra_loss(model, xb, yb), loss.dtype)
+        return loss, None
+
+    def step(idx, x, y):
+        xb, yb = ops.take(x, idx, axis=0), ops.take(y, idx, axis=0)
+        (loss, _), grads = backend.value_and_grad(lambda: batch_loss(xb, yb), variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss
+
+    return step
+
+
 def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
                    optimizer=None, seed: int = 0, extra_loss=None) -> dict:
     """Train a logits classifier with cross-entropy (plus the model's regularization losses).
@@ -120,24 +152,10 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
     if backend.name() != "tensorflow":
         optimizer.build(variables)
         _warm_up_spectral_layers(model)
-
-        def batch_loss(xb, yb):
-            loss = loss_fn(yb, model(xb, training=True))
-            if model.losses:
-                loss = loss + ops.cast(ops.sum(ops.stack(model.losses)), loss.dtype)
-            if extra_loss is not None:
-                loss = loss + ops.cast(extra_loss(model, xb, yb), loss.dtype)
-            return loss, None
-
-        def step(idx, x, y):
-            xb, yb = ops.take(x, idx, axis=0), ops.take(y, idx, axis=0)
-            (loss, _), grads = backend.value_and_grad(lambda: batch_loss(xb, yb), variables)
-            optimizer.apply_gradients(zip(grads, variables))
-            return loss
-
         # All epochs in one compiled call: a step of these small models takes microseconds,
         # and a dispatch per step (a host round trip on a GPU) would cost more than the step.
-        train = backend.compile_stateful(step, list(model.variables) + list(optimizer.variables), scan=True)
+        train = backend.compile_stateful(classifier_step(model, optimizer, extra_loss),
+                                         list(model.variables) + list(optimizer.variables), scan=True)
         orders = np.concatenate([rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size)
                                  for _ in range(int(epochs))])
         losses = ops.convert_to_numpy(train((orders,), x_np, y_np)).reshape(int(epochs), steps)

@@ -144,41 +144,57 @@ def settings_of(arm):
     return [(lam, lr) for lam in lams for lr in run.size.learning_rates]
 
 
-def gan_run(name, arm, gp_weight, learning_rate, s, steps, eval_every, slopes=False):
-    """Train one GAN; log the score against the validation and test samples at every evaluation.
+def gan_runs(name, arm, cells, steps, eval_every, slopes=False):
+    """Train one GAN per ``(gp_weight, learning_rate, seed)`` of ``cells``; log the score
+    against the validation and test samples at every evaluation.
 
-    With ``slopes`` every evaluation also logs the critic's slopes (lipnb.critic_slopes).
+    lipnb.train_wgans trains them side by side on JAX (one step for all) and one after
+    another on TensorFlow, with the same numbers. With ``slopes`` every evaluation also
+    logs the critic's slopes (lipnb.critic_slopes).
     """
     make, std = TOY[name]
-    x, centers = make(20000, np.random.default_rng(run.seed + 1000 + s))
-    validation = make(run.size.eval_points, np.random.default_rng(run.seed + 2000 + s))[0]
-    test = make(run.size.eval_points, np.random.default_rng(run.seed + 4000 + s))[0]
+    data = {}
+    for _, _, s in cells:
+        x, centers = make(20000, np.random.default_rng(run.seed + 1000 + s))
+        validation = make(run.size.eval_points, np.random.default_rng(run.seed + 2000 + s))[0]
+        test = make(run.size.eval_points, np.random.default_rng(run.seed + 4000 + s))[0]
+        data[s] = dict(x=x, centers=centers, validation=validation, test=test)
 
-    def evaluate(gan):
-        fake = gan.sample(run.size.eval_points)
-        scores = {"validation": lipnb.sliced_wasserstein1(fake, validation), "test": lipnb.sliced_wasserstein1(fake, test)}
-        if slopes:
-            scores.update(lipnb.critic_slopes(gan, x, points=512, seed=run.seed + 3000 + s))
-        return scores
+    def evaluator(s):
+        def evaluate(gan):
+            fake = gan.sample(run.size.eval_points)
+            scores = {"validation": lipnb.sliced_wasserstein1(fake, data[s]["validation"]),
+                      "test": lipnb.sliced_wasserstein1(fake, data[s]["test"])}
+            if slopes:
+                scores.update(lipnb.critic_slopes(gan, data[s]["x"], points=512, seed=run.seed + 3000 + s))
+            return scores
+        return evaluate
 
     spec = ARMS[arm]
-    gan, records = lipnb.train_wgan(x, spec["regime"], steps, evaluate, hidden=(run.size.width,) * 3,
-                                    activation=spec.get("activation", "leaky_relu"),
-                                    eval_every=eval_every, seed=run.seed + s, gp_weight=gp_weight,
-                                    loss=spec.get("loss", "wasserstein"), learning_rate=learning_rate, **BETAS)
-    fake = gan.sample(run.size.eval_points)
-    final = {"validation": np.mean([r["validation"] for r in records[-LAST:]]),
-             "test": np.mean([r["test"] for r in records[-LAST:]])}
-    if centers is not None:
-        final.update(lipnb.mode_statistics(fake, centers, std))
-    if slopes and name == SELECT_ON:  # the exact W1 is slow: final samples on 8 Gaussians, 2048 points
-        final["exact_w1"] = lipnb.wasserstein1(fake[:2048], test[:2048])
-    return gan, dict(records=records, final=final, samples=fake, test_points=test)
+    trained = lipnb.train_wgans(
+        [lipnb.GANRun(data[s]["x"], evaluator(s), seed=run.seed + s, learning_rate=lr, gp_weight=lam)
+         for lam, lr, s in cells],
+        spec["regime"], steps, hidden=(run.size.width,) * 3, activation=spec.get("activation", "leaky_relu"),
+        eval_every=eval_every, loss=spec.get("loss", "wasserstein"), **BETAS)
+    results = {}
+    for (lam, lr, s), (gan, records) in zip(cells, trained):
+        fake = gan.sample(run.size.eval_points)
+        final = {"validation": np.mean([r["validation"] for r in records[-LAST:]]),
+                 "test": np.mean([r["test"] for r in records[-LAST:]])}
+        if data[s]["centers"] is not None:
+            final.update(lipnb.mode_statistics(fake, data[s]["centers"], std))
+        if slopes and name == SELECT_ON:  # the exact W1 is slow: final samples on 8 Gaussians, 2048 points
+            final["exact_w1"] = lipnb.wasserstein1(fake[:2048], data[s]["test"][:2048])
+        results[lam, lr, s] = gan, dict(records=records, final=final, samples=fake, test_points=data[s]["test"])
+    return results
 
 
 selection_seeds = range(run.size.seeds)
-grid = {(arm, lam, lr, s): gan_run(SELECT_ON, arm, lam, lr, s, run.size.steps, run.size.eval_every)[1]
-        for arm in ARMS for lam, lr in settings_of(arm) for s in selection_seeds}
+grid = {}
+for arm in ARMS:
+    cells = [(lam, lr, s) for lam, lr in settings_of(arm) for s in selection_seeds]
+    for (lam, lr, s), (_, result) in gan_runs(SELECT_ON, arm, cells, run.size.steps, run.size.eval_every).items():
+        grid[arm, lam, lr, s] = result
 
 # %%
 def cell_summary(arm, lam, lr):
@@ -211,9 +227,10 @@ test_seeds = range(run.size.seeds, 2 * run.size.seeds)
 gans, logs = {}, {}
 for name in run.size.toy:
     for arm in arms_on(name):
-        for s in test_seeds:
-            gans[name, arm, s], logs[name, arm, s] = gan_run(name, arm, *chosen[arm], s, run.size.test_steps,
-                                                             run.size.test_eval_every, slopes=True)
+        cells = [(*chosen[arm], s) for s in test_seeds]
+        trained = gan_runs(name, arm, cells, run.size.test_steps, run.size.test_eval_every, slopes=True)
+        for (_, _, s), (gan, log) in trained.items():
+            gans[name, arm, s], logs[name, arm, s] = gan, log
 # %% [markdown]
 # ## Sample quality against critic steps
 # The test score of every run (thin lines) and its median over seeds (thick), against the

@@ -134,25 +134,34 @@ for ax, k in zip(np.atleast_1d(axes), run.size.classes):
 # modes that get such a sample.
 
 # %%
-def train(k, regime, s, conditional=True, gp_weight=1.0, holdout_offset=98):
-    """Train one GAN on K classes; return it and the scores of its final samples."""
-    x, y, centers = mixture(20000, k, np.random.default_rng([run.seed, k, s]))
-    # train_wgan builds both MLPs (seeded with the run's seed) and compiles once per setting.
-    gan, _ = lipnb.train_wgan(x, regime, run.size.steps, lambda gan: {}, labels=y if conditional else None,
-                              num_classes=k if conditional else None, hidden=(run.size.width,) * 3,
-                              latent_dim=LATENT, eval_every=run.size.steps, gp_weight=gp_weight,
-                              seed=run.seed + s, **LR)
+def train(k, regime, seeds, conditional=True, gp_weight=1.0, holdout_offset=98):
+    """Train one GAN per seed on K classes; return ``{seed: (gan, scores of its final samples)}``.
+
+    lipnb.train_wgans builds both MLPs of each run (seeded with the run's seed) and trains
+    the seeds side by side on JAX, one after another on TensorFlow, with the same numbers.
+    """
+    data = {s: mixture(20000, k, np.random.default_rng([run.seed, k, s])) for s in seeds}
+    trained = lipnb.train_wgans(
+        [lipnb.GANRun(data[s][0], lambda gan: {}, seed=run.seed + s, labels=data[s][1] if conditional else None)
+         for s in seeds],
+        regime, run.size.steps, num_classes=k if conditional else None, hidden=(run.size.width,) * 3,
+        latent_dim=LATENT, eval_every=run.size.steps, gp_weight=gp_weight, **LR)
     n = run.size.per_class
-    real, real_labels, _ = mixture(4 * n * k, k, np.random.default_rng([run.seed + holdout_offset, k, s]))
     labels = np.repeat(np.arange(k), n).astype(np.int32)
-    if conditional:
-        fake = gan.sample(len(labels), labels=labels)
-        w1 = [lipnb.wasserstein1(fake[labels == c], real[real_labels == c][:n]) for c in range(k)]
-        distance = np.linalg.norm(fake - centers[labels], axis=1)
-        return gan, {"per_class_w1": float(np.mean(w1)) / SPACING, "on_class_fraction": float(np.mean(distance < ON_CLASS))}
-    fake = gan.sample(len(labels))
-    modes = lipnb.mode_statistics(fake, centers, STD)
-    return gan, {"on_mode_fraction": modes["high_quality_fraction"], "modes_covered": modes["modes_covered"]}
+    out = {}
+    for s, (gan, _) in zip(seeds, trained):
+        centers = data[s][2]
+        real, real_labels, _ = mixture(4 * n * k, k, np.random.default_rng([run.seed + holdout_offset, k, s]))
+        if conditional:
+            fake = gan.sample(len(labels), labels=labels)
+            w1 = [lipnb.wasserstein1(fake[labels == c], real[real_labels == c][:n]) for c in range(k)]
+            distance = np.linalg.norm(fake - centers[labels], axis=1)
+            out[s] = gan, {"per_class_w1": float(np.mean(w1)) / SPACING,
+                           "on_class_fraction": float(np.mean(distance < ON_CLASS))}
+        else:
+            modes = lipnb.mode_statistics(gan.sample(len(labels)), centers, STD)
+            out[s] = gan, {"on_mode_fraction": modes["high_quality_fraction"], "modes_covered": modes["modes_covered"]}
+    return out
 
 
 # %% [markdown]
@@ -164,8 +173,8 @@ def train(k, regime, s, conditional=True, gp_weight=1.0, holdout_offset=98):
 
 # %%
 validation_seeds = range(100, 100 + run.size.validation_seeds)
-validation = {(lam, s): train(2, "gp", s, gp_weight=lam, holdout_offset=77)[1]
-              for lam in run.size.gp_weights for s in validation_seeds}
+validation = {(lam, s): result for lam in run.size.gp_weights
+              for s, (_, result) in train(2, "gp", validation_seeds, gp_weight=lam, holdout_offset=77).items()}
 validation_score = {lam: float(np.mean([validation[lam, s]["per_class_w1"] for s in validation_seeds]))
                     for lam in run.size.gp_weights}
 GP_WEIGHT = min(run.size.gp_weights, key=validation_score.get)
@@ -186,12 +195,12 @@ KMAX = run.size.classes[-1]
 gans, scores = {}, {}
 for k in run.size.classes:
     for regime in REGIMES:
-        for s in seeds:
-            gans[k, regime, s], scores[k, regime, s] = train(k, regime, s, gp_weight=GP_WEIGHT)
+        for s, (gan, result) in train(k, regime, seeds, gp_weight=GP_WEIGHT).items():
+            gans[k, regime, s], scores[k, regime, s] = gan, result
 ugans, uscores = {}, {}
 for regime in REGIMES:
-    for s in seeds:
-        ugans[regime, s], uscores[regime, s] = train(KMAX, regime, s, conditional=False, gp_weight=GP_WEIGHT)
+    for s, (gan, result) in train(KMAX, regime, seeds, conditional=False, gp_weight=GP_WEIGHT).items():
+        ugans[regime, s], uscores[regime, s] = gan, result
 
 # %% [markdown]
 # ### Did they learn?

@@ -345,7 +345,7 @@ lipnb.show_table([{"check": "no attack breaks a certificate from the exact bound
 # The certified radius is a lower bound on the distance to the nearest input with another
 # prediction. An attack gives an upper bound: the smallest radius at which margin descent
 # finds a flip, located by bisection between the certified radius and 8 (beyond any
-# digit's distance to a digit of another class). Their ratio is at least 1 by
+# digit's distance to a digit of another class; `lipnb.flip_radius`). Their ratio is at least 1 by
 # construction, and, since the attack may miss closer flips, it bounds from above what the
 # certificate gives away. The slack comes from the product of layer norms, which ignores
 # how the layers align, and from the $\sqrt2$, which is tight only when the output can
@@ -357,16 +357,11 @@ for arm in ("SN, reshaped kernel", "SN, operator norm", "SN, operator norm + Max
     model = models[arm, 0]
     classes, _ = lipnb.logit_margins(model, x_test)
     pick = np.flatnonzero(classes == y_test)[:run.size.tight_points]
-    x_pick, certified = x_test[pick], radii[arm, 0][pick]
-    flips = lambda r: lipnb.logit_margins(model, lipnb.margin_attack(  # noqa: E731
-        model, x_pick, r, steps=run.size.attack_steps))[0] != classes[pick]
-    lo, hi = certified.copy(), np.full(len(pick), 8.0)
-    found = flips(hi)
-    for _ in range(run.size.bisections):
-        mid = (lo + hi) / 2
-        flipped = flips(mid)
-        hi, lo = np.where(flipped, mid, hi), np.where(flipped, lo, mid)
-    tightness[arm], unflipped[arm] = hi[found] / certified[found], int((~found).sum())
+    certified = radii[arm, 0][pick]
+    flip = lipnb.flip_radius(model, x_test[pick], lower=certified, upper=8.0, bisections=run.size.bisections,
+                             steps=run.size.attack_steps)
+    found = np.isfinite(flip)
+    tightness[arm], unflipped[arm] = flip[found] / certified[found], int((~found).sum())
 fig, ax = plt.subplots(figsize=(6.4, 3.2))
 ax.boxplot(list(tightness.values()), orientation="horizontal")
 ax.set_yticks(range(1, len(tightness) + 1), list(tightness))

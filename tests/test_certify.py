@@ -39,6 +39,26 @@ def test_linear_certificate_is_exact_for_two_opposite_classes():
     np.testing.assert_allclose(radius, np.abs(x @ u) / np.linalg.norm(u), rtol=1e-5)
 
 
+def test_flip_radius_finds_the_linear_decision_boundary():
+    """Two opposite classes: the nearest flip is exactly |u.x| / |u| away, and the attack
+    moves straight to it, so bisection brackets it; beyond the search, inf."""
+    u = RNG.standard_normal(3)
+    x = RNG.standard_normal((20, 3)).astype("float32")
+    model = linear_model(np.stack([u, -u], axis=1), np.zeros(2))
+    distance = np.abs(x @ u) / np.linalg.norm(u)
+    upper = 2 * float(distance.max())
+    found = lipnb.flip_radius(model, x, lower=lipnb.certified_radius(model, x) * 0.5, upper=upper,
+                              bisections=14, steps=20)
+    assert np.all(found >= distance * (1 - 1e-4))
+    assert np.all(found <= distance + upper / 2 ** 14 * 1.01)
+    beyond = lipnb.flip_radius(model, x, lower=0.0, upper=float(distance.min()) * 0.5, bisections=2, steps=20)
+    assert np.all(np.isinf(beyond))
+    with pytest.raises(ValueError, match="below upper"):
+        lipnb.flip_radius(model, x, lower=1.0, upper=0.5)
+    with pytest.raises(ValueError, match="bisections"):
+        lipnb.flip_radius(model, x, lower=0.0, upper=1.0, bisections=0)
+
+
 def sn_mlp(seed):
     init = keras.initializers.GlorotUniform
     return keras.Sequential([keras.Input((6,)),

@@ -165,7 +165,8 @@ def test_train_wgan_builds_networks_of_the_given_width_and_activation():
     assert len(records) == 3
 
 
-@pytest.mark.parametrize("regime, conditional", [("gp", False), ("sn", False), ("gp", True)])
+@pytest.mark.parametrize("regime, conditional", [("gp", False), ("sn", False), ("gp", True), ("keras-sn", False),
+                                                 ("constraint", False)])
 def test_train_wgan_reuses_a_compiled_gan_without_changing_any_number(regime, conditional):
     """An architecture compiles once; each seed must still train from its own fresh state, so a
     seed trained after another gives exactly what a fresh compile gives, and the GAN it
@@ -195,7 +196,8 @@ def test_train_wgan_reuses_a_compiled_gan_without_changing_any_number(regime, co
     before = [np.array(w) for w in first.get_weights()]
     reused, reused_records = lipnb.train_wgan(x, regime, 6, evaluate, seed=5, **kwargs)
     assert draws() == after_fresh
-    assert len(lipnb.gan._COMPILED) == 1
+    # The constraint regime's projection keeps state outside the model: not reused (but on JAX).
+    assert len(lipnb.gan._COMPILED) == (0 if regime == "constraint" and keras.backend.backend() != "jax" else 1)
     assert untimed(reused_records) == untimed(fresh_records)
     for a, b in zip(fresh.get_weights(), reused.get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -206,7 +208,8 @@ def test_train_wgan_reuses_a_compiled_gan_without_changing_any_number(regime, co
     lipnb.gan.clear_compiled()
 
 
-@pytest.mark.parametrize("regime, conditional", [("gp", False), ("sn", False), ("gp", True)])
+@pytest.mark.parametrize("regime, conditional", [("gp", False), ("sn", False), ("gp", True), ("keras-sn", False),
+                                                 ("constraint", False)])
 def test_train_wgans_gives_each_run_what_train_wgan_gives_it(regime, conditional):
     """Runs with their own data, seeds, learning rates and penalty weights. On JAX they train
     side by side in one vmapped step: every evaluation must match the run trained alone, up

@@ -64,21 +64,13 @@ def test_a_scanned_step_equals_the_same_step_called_in_a_loop():
 
     x, y = classification_data()
     order = np.random.default_rng(2).permutation(96)[:90].reshape(6, 15)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
     def train(scan):
         model = small_classifier(7)
         optimizer = keras.optimizers.Adam(1e-2)
         optimizer.build(model.trainable_variables)
         lipnb.warm_up(model)
-
-        def step(idx, xs, ys):
-            xb, yb = keras.ops.take(xs, idx, axis=0), keras.ops.take(ys, idx, axis=0)
-            (loss, _), grads = backend.value_and_grad(lambda: (loss_fn(yb, model(xb, training=True)), None),
-                                                      model.trainable_variables)
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return loss
-
+        step = lipnb.models.classifier_step(model, optimizer)
         compiled = backend.compile_stateful(step, list(model.variables) + list(optimizer.variables), scan=scan)
         if scan:
             losses = keras.ops.convert_to_numpy(compiled((order,), x, y))
