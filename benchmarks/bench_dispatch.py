@@ -12,6 +12,11 @@ compiles every variant, in interleaved rounds; each figure is the median over ro
   compiled call per minibatch step against one call for all of them (``fit_classifier``'s
   JAX path).
 
+On JAX a third comparison times many runs of one WGAN: ``--seeds`` seeds of notebook 06's
+networks, ``--gan-steps`` steps each, trained one after another (each with the scanned
+loop) against side by side in one vmapped step (``lipnb.train_wgans``). Each figure is
+the training time the runs' records report, without building the networks.
+
 Writes ``benchmarks/results/dispatch_<backend>_<device>.json`` (``--out`` elsewhere) and
 ``benchmarks/results/dispatch.md``, the table of every such file there, which the README
 quotes between ``<!-- bench:dispatch -->`` markers.
@@ -86,12 +91,30 @@ def classifier_loops(epochs: int):
     return per_step, scanned
 
 
+def seeds_loops(regime: str, seeds: int, steps: int, eval_every: int):
+    """Training seconds of ``seeds`` runs one after another, and side by side."""
+    x, _ = lipnb.eight_gaussians(4096, np.random.default_rng(0))
+    runs = [lipnb.GANRun(x, lambda g: {}, seed=s) for s in range(seeds)]
+    settings = dict(hidden=(64,) * 3, eval_every=eval_every, learning_rate=1e-3, beta_1=0.5)
+
+    def one_by_one():
+        trained = lipnb.train_wgans(runs, regime, steps, batched=False, **settings)
+        return sum(records[-1]["seconds"] for _, records in trained)
+
+    def side_by_side():
+        trained = lipnb.train_wgans(runs, regime, steps, batched=True, **settings)
+        return trained[0][1][-1]["seconds"]
+
+    return one_by_one, side_by_side
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gan-steps", type=int, default=100)
     parser.add_argument("--eval-every", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=10, help="runs side by side (JAX only)")
     parser.add_argument("--out", default=None, help="folder for the JSON (default: benchmarks/results)")
     args = parser.parse_args(argv)
     lipnb.seed_everything(0)
@@ -114,9 +137,26 @@ def main(argv=None) -> int:
                       "rounds": times}
         print(f"{name}: per step {med['per_step']:.3f} s, scanned {med['scanned']:.3f} s, "
               f"ratio {med['scanned'] / med['per_step']:.2f} (warm-up with compiles {warm:.1f} s)", flush=True)
+    seed_rows = {}
+    if keras.backend.backend() == "jax":
+        for regime in ("gp", "sn"):
+            name = f"WGAN {regime}, {args.seeds} seeds x {args.gan_steps} steps"
+            one_by_one, side_by_side = seeds_loops(regime, args.seeds, args.gan_steps, args.eval_every)
+            one_by_one(), side_by_side()  # compile both
+            times = {"one_by_one": [], "side_by_side": []}
+            for r in range(args.rounds):
+                for label, fn in (("one_by_one", one_by_one), ("side_by_side", side_by_side))[:: 1 if r % 2 == 0
+                                                                                                 else -1]:
+                    times[label].append(fn())
+            med = {k: statistics.median(v) for k, v in times.items()}
+            seed_rows[name] = {"one_by_one_s": med["one_by_one"], "side_by_side_s": med["side_by_side"],
+                               "ratio_side_by_side_over_one_by_one": med["side_by_side"] / med["one_by_one"],
+                               "rounds": times}
+            print(f"{name}: one by one {med['one_by_one']:.3f} s, side by side {med['side_by_side']:.3f} s",
+                  flush=True)
     kind = device_kind()
     res = {"backend": keras.backend.backend(), "device": kind, "machine": machine(), "args": vars(args),
-           "rows": rows}
+           "rows": rows, "seed_rows": seed_rows}
     out = Path(args.out) if args.out else OUT
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"dispatch_{keras.backend.backend()}_{kind}.json"
@@ -138,6 +178,18 @@ def write_table(folder: Path) -> None:
             ratio = row["ratio_scanned_over_per_step"]
             lines.append(f"| {res['backend']} | {res['device']} | {res['machine']} | {name} | "
                          f"{row['per_step_s']:.3f} | {row['scanned_s']:.3f} | {ratio:.2f} |")
+    seeds = ["", "Many runs of one WGAN on JAX (`lipnb.train_wgans`): median training seconds over rounds, the "
+             "runs one after another (each a scanned loop) against side by side in one vmapped step.", "",
+             "| backend | device | machine | runs | one after another, s | side by side, s | ratio |",
+             "|---|---|---|---|---|---|---|"]
+    for path in sorted(folder.glob("dispatch_*.json")):
+        res = json.loads(path.read_text())
+        for name, row in res.get("seed_rows", {}).items():
+            seeds.append(f"| {res['backend']} | {res['device']} | {res['machine']} | {name} | "
+                         f"{row['one_by_one_s']:.3f} | {row['side_by_side_s']:.3f} | "
+                         f"{row['ratio_side_by_side_over_one_by_one']:.2f} |")
+    if len(seeds) > 5:  # timed somewhere
+        lines += seeds
     text = "\n".join(lines) + "\n"
     (folder / "dispatch.md").write_text(text)
     if folder.resolve() == OUT.resolve():

@@ -53,7 +53,7 @@ from lipnb.metrics import (
     steps_to_target,
     wasserstein1,
 )
-from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier, predict, warm_up
+from lipnb.models import accuracy, conv_critic, digits_mlp, fit_classifier, fit_classifiers, predict, warm_up
 from lipnb.norms import (
     PowerIterationResult,
     as_matrix,
@@ -126,6 +126,7 @@ __all__ = [
     "activation_lipschitz",
     "fgsm",
     "fit_classifier",
+    "fit_classifiers",
     "loss_input_gradient",
     "parameter_trajectory",
     "pgd",

@@ -25,7 +25,7 @@ from keras import ops
 from lipnb._keras_compat import get_stateless_scope
 
 __all__ = ["SUPPORTED", "name", "input_gradient", "value_and_grad", "linear_adjoint", "init_scope",
-           "is_traced", "compile_stateful", "compile_batched", "float64"]
+           "is_traced", "compile_stateful", "compile_batched", "carries_state", "float64"]
 
 SUPPORTED = ("tensorflow", "jax", "torch")
 
@@ -55,6 +55,18 @@ def is_traced(x) -> bool:
     import jax
 
     return isinstance(x, jax.core.Tracer)
+
+
+def carries_state() -> bool:
+    """Whether a variable assigned here keeps its new value for the next step.
+
+    True eagerly, on TensorFlow and PyTorch, and inside lipnb's compiled steps on JAX
+    (:func:`compile_stateful`, :func:`compile_batched`), which carry every variable the
+    step assigns. False inside a stateless scope that drops updates to variables it does
+    not know, as Keras's own JAX trainer does for state outside the model.
+    """
+    scope = get_stateless_scope()
+    return scope is None or bool(getattr(scope, "carries", False))
 
 
 def float64() -> str:
@@ -141,7 +153,8 @@ def value_and_grad(loss_fn, variables):
     assigned = {}  # id -> variable, for every variable loss_fn assigns
 
     def scoped(values):
-        scope = _RecordingScope(assigned)
+        # Updates go on to the enclosing scope, or to the variables where there is none.
+        scope = _RecordingScope(assigned, carries=outer is None or getattr(outer, "carries", False))
         scope.state_mapping = {**base, **{id(v): x for v, x in zip(variables, values)}}
         with scope:
             loss, aux = loss_fn()
@@ -239,12 +252,14 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
 def compile_batched(fn, variables):
     """JAX only: ``fn`` as a pure, jitted function of many runs' state at once.
 
-    ``call(values, per_step, *shared)`` takes ``values``, one array per variable with a
-    leading axis of runs (each run's value of that variable, stacked), and ``per_step``,
-    a tuple of arrays with axes (runs, steps, ...). For every run it applies ``fn`` to
-    each step's slice in turn, as :func:`compile_stateful` with ``scan`` does for one
-    run; the runs go side by side through ``jax.vmap``. It returns ``(outs, values)``:
-    ``fn``'s outputs with axes (runs, steps, ...) and the new state, and assigns nothing.
+    ``call(values, per_step, *per_run)`` takes ``values``, one array per variable with a
+    leading axis of runs (each run's value of that variable, stacked); ``per_step``, a
+    tuple of arrays with axes (runs, steps, ...); and ``per_run``, arrays with a leading
+    axis of runs that every step of a run sees (its data set, say). For every run it
+    applies ``fn(*step_slice, *run_slice)`` to each step in turn, as
+    :func:`compile_stateful` with ``scan`` does for one run; the runs go side by side
+    through ``jax.vmap``. It returns ``(outs, values)``: ``fn``'s outputs with axes
+    (runs, steps, ...) and the new state, and assigns nothing.
 
     Many seeds or settings of one small model then cost one dispatch per loop, and on a
     GPU their steps run together: what turns a GPU's width into seeds per verdict.
@@ -260,17 +275,17 @@ def compile_batched(fn, variables):
     pure = _pure_step(fn, variables, scan=True)
     jitted = None
 
-    def call(values, per_step, *shared):
+    def call(values, per_step, *per_run):
         nonlocal jitted
         if jitted is None:
-            one_run = ([x[0] for x in values], tuple(a[0] for a in per_step), *shared)
+            first = tuple(a[0] for a in per_step), *(a[0] for a in per_run)
             known = {id(v) for v in variables}
-            missing = [v.path for k, v in _assigned_by(pure, variables, one_run[1:], True, one_run[0]).items()
+            missing = [v.path for k, v in _assigned_by(pure, variables, first, True, [x[0] for x in values]).items()
                        if k not in known]
             if missing:
                 raise ValueError(f"the step assigns variables that are not in `variables`: {missing}")
-            jitted = jax.jit(jax.vmap(pure, in_axes=(0, 0) + (None,) * len(shared)))
-        return jitted(list(values), tuple(per_step), *shared)
+            jitted = jax.jit(jax.vmap(pure, in_axes=(0, 0) + (0,) * len(per_run)))
+        return jitted(list(values), tuple(per_step), *per_run)
 
     return call
 
@@ -284,7 +299,7 @@ def _pure_step(fn, variables, *, scan: bool):
     import jax
 
     def pure(values, *args, assigned=None):
-        scope = _RecordingScope({} if assigned is None else assigned)
+        scope = _RecordingScope({} if assigned is None else assigned, carries=True)
         scope.state_mapping = {id(v): x for v, x in zip(variables, values)}
         with scope:
             out = fn(*args)
@@ -329,11 +344,17 @@ def _looped(step):
 
 
 class _RecordingScope(keras.StatelessScope):
-    """A stateless scope that also remembers which variables were assigned."""
+    """A stateless scope that also remembers which variables were assigned.
 
-    def __init__(self, assigned: dict):
+    ``carries``: every variable assigned in it is carried to the next step (the scopes of
+    :func:`compile_stateful` and :func:`compile_batched`, which find such variables by an
+    abstract trace, and scopes nested in them that pass their updates on).
+    """
+
+    def __init__(self, assigned: dict, carries: bool = False):
         super().__init__()
         self.assigned = assigned
+        self.carries = carries
 
     def add_update(self, update):
         super().add_update(update)

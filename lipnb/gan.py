@@ -28,7 +28,7 @@ from lipnb import backend
 from lipnb.constraints import SpectralProjection, WeightClip
 from lipnb.layers import MaxMin, SpectralNormalization
 from lipnb.penalties import gradient_penalty
-from lipnb.validation import number, one_of, positive_int
+from lipnb.validation import number, one_of, positive_int, twin_variables
 
 __all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "train_wgans", "GANRun", "mlp_critic",
            "mlp_generator", "image_generator", "make_critic", "time_train_steps", "clear_compiled"]
@@ -443,29 +443,16 @@ def copy_variables(sources, targets) -> None:
     How a model compiled once trains many seeds: load a fresh seed's state into it, train,
     copy the result out. A mismatch means the two are not the same architecture.
     """
-    sources, targets = _check_twins(sources, targets)
+    sources, targets = twin_variables(sources, targets)
     for src, dst in zip(sources, targets):
         dst.assign(src.value)
 
 
-def _check_twins(sources, targets):
-    """``sources`` and ``targets`` as lists, checked to pair variables of equal shapes."""
-    sources, targets = list(sources), list(targets)
-    if len(sources) != len(targets):
-        raise RuntimeError(f"cannot copy {len(sources)} variables into {len(targets)}: not the same architecture")
-    for src, dst in zip(sources, targets):
-        if tuple(src.shape) != tuple(dst.shape):
-            raise RuntimeError(f"cannot copy {src.path} {tuple(src.shape)} into {dst.path} {tuple(dst.shape)}: "
-                               "not the same architecture")
-    return sources, targets
 
 
 def _copy_state(source: WGAN, target: WGAN) -> None:
     """Every variable of ``source`` (networks, seed streams, optimizers, metrics) into ``target``."""
-    for a, b in ((source.variables, target.variables), (source.metrics_variables, target.metrics_variables),
-                 (source.critic_optimizer.variables, target.critic_optimizer.variables),
-                 (source.generator_optimizer.variables, target.generator_optimizer.variables)):
-        copy_variables(a, b)
+    copy_variables(_state_of(source), _state_of(target))
 
 
 def _fit_scanned(gan: WGAN, stream, steps: int, log: SampleQuality) -> None:
@@ -477,9 +464,7 @@ def _fit_scanned(gan: WGAN, stream, steps: int, log: SampleQuality) -> None:
     """
     step = getattr(gan, "_lipnb_scanned_step", None)
     if step is None:
-        state = [*gan.variables, *gan.metrics_variables, *gan.critic_optimizer.variables,
-                 *gan.generator_optimizer.variables]
-        step = backend.compile_stateful(lambda *data: gan._train_step(data), state, scan=True)
+        step = backend.compile_stateful(lambda *data: gan._train_step(data), _state_of(gan), scan=True)
         gan._lipnb_scanned_step = step  # kept with the WGAN that train_wgan reuses per setting
     batches_of = iter(stream)
     gan.reset_metrics()
@@ -528,8 +513,9 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
                                  tuple(hidden), activation, int(latent_dim), int(batch_size), int(n_critic),
                                  float(beta_1), float(beta_2), loss)
     # The spectral projection of the "constraint" regime keeps its power-iteration vectors
-    # outside the model (a Keras constraint has no variables), where a reused WGAN would
-    # carry them from one run into the next. Traced on JAX it uses exact norms instead.
+    # outside the model (a Keras constraint has no variables). On JAX they are part of the
+    # state copied in and out (_state_of); elsewhere a reused WGAN would carry them from
+    # one run into the next.
     reusable = regime != "constraint" or backend.name() == "jax"
     runner = architecture.compiled(seed) if generator is None and critic is None and reuse_compiled and reusable \
         else None
@@ -645,7 +631,7 @@ def _train_batched(runs, regime, steps, own, settings):
         runner._lipnb_batched_step = step
     states = [_state_of(g) for g in gans]
     for state in states:  # the same architecture: every variable has the shape of the runner's
-        _check_twins(state, _state_of(runner))
+        twin_variables(state, _state_of(runner))
 
     def stacked():  # read back after every evaluation: sampling advances each run's sample stream
         return [ops.stack([state[i].value for state in states]) for i in range(len(states[0]))]
@@ -678,9 +664,16 @@ def _train_batched(runs, regime, steps, own, settings):
 
 
 def _state_of(gan: WGAN) -> list:
-    """Every variable a training step reads or writes, in a fixed order."""
+    """Every variable a training step reads or writes, in a fixed order.
+
+    On JAX that includes the power-iteration vectors of lipnb constraints (the
+    "constraint" regime), which live outside the model and which its compiled steps carry.
+    """
+    from lipnb.operators import ensure_vectors
+
+    vectors = [*ensure_vectors(gan.critic), *ensure_vectors(gan.generator)] if backend.name() == "jax" else []
     return [*gan.variables, *gan.metrics_variables, *gan.critic_optimizer.variables,
-            *gan.generator_optimizer.variables]
+            *gan.generator_optimizer.variables, *vectors]
 
 
 class _Architecture(NamedTuple):

@@ -9,7 +9,7 @@ from keras import ops
 
 from lipnb.validation import positive_int
 
-__all__ = ["digits_mlp", "conv_critic", "fit_classifier", "classifier_step", "accuracy"]
+__all__ = ["digits_mlp", "conv_critic", "fit_classifier", "fit_classifiers", "classifier_step", "accuracy"]
 
 
 def digits_mlp(hidden: Sequence[int] = (64, 64), activation: str = "relu",
@@ -150,12 +150,16 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
     rng = np.random.default_rng(seed)
     history = []
     if backend.name() != "tensorflow":
+        from lipnb.operators import ensure_vectors
+
         optimizer.build(variables)
         _warm_up_spectral_layers(model)
         # All epochs in one compiled call: a step of these small models takes microseconds,
         # and a dispatch per step (a host round trip on a GPU) would cost more than the step.
+        # The regularizers' and constraints' power-iteration vectors are state it carries.
         train = backend.compile_stateful(classifier_step(model, optimizer, extra_loss),
-                                         list(model.variables) + list(optimizer.variables), scan=True)
+                                         list(model.variables) + list(optimizer.variables) + ensure_vectors(model),
+                                         scan=True)
         orders = np.concatenate([rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size)
                                  for _ in range(int(epochs))])
         losses = ops.convert_to_numpy(train((orders,), x_np, y_np)).reshape(int(epochs), steps)
@@ -188,6 +192,88 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
         order = rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size)
         history.append(float(run_epoch(tf.constant(order, tf.int32))))
     return {"loss": history}
+
+
+def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=None, seeds=None,
+                    extra_loss=None, batched: bool | None = None) -> list:
+    """:func:`fit_classifier` for many models of one architecture, each with its own data
+    and seed.
+
+    On JAX (``batched``, the default there) they train side by side: one compiled call
+    runs every epoch of every model, each model one slice of a stacked state
+    (:func:`lipnb.backend.compile_batched`), so each computes what it would alone, up to
+    the rounding of batched arithmetic (a test checks this), and the program is traced
+    and compiled once, not once per model. Elsewhere they train one after another.
+
+    Args:
+        models: Keras models producing logits, all of one architecture (variables of the
+            same shapes, in the same order).
+        data: one ``(x_train, y_train)`` per model, all of the same shapes.
+        epochs, batch_size: as in :func:`fit_classifier`.
+        optimizer: ``None`` (Adam(1e-3) for each model) or a function of no arguments
+            that returns a fresh optimizer, called once per model.
+        seeds: one shuffling seed per model (default ``0, 1, ...``).
+        extra_loss: as in :func:`fit_classifier`, shared by every model: side by side it
+            is traced once, on the first model, so it may not keep state of its own (a
+            seed generator of its own, say); such a loss is an error there. Train those
+            models one by one (``batched=False``).
+
+    Returns:
+        One ``{"loss": [...]}`` per model, in order.
+    """
+    import numpy as np
+
+    from lipnb import backend
+    from lipnb.validation import twin_variables
+
+    models, data = list(models), list(data)
+    if not models:
+        raise ValueError("fit_classifiers needs at least one model")
+    if len(data) != len(models):
+        raise ValueError(f"got {len(models)} models but {len(data)} data sets; give one (x, y) per model")
+    seeds = list(range(len(models))) if seeds is None else list(seeds)
+    if len(seeds) != len(models):
+        raise ValueError(f"got {len(models)} models but {len(seeds)} seeds")
+    if optimizer is not None and not callable(optimizer):
+        raise ValueError("optimizer must be None or a function that returns a fresh optimizer for each model, "
+                         f"got {optimizer!r}")
+    make_optimizer = optimizer or (lambda: keras.optimizers.Adam(1e-3))
+    batched = backend.name() == "jax" if batched is None else bool(batched)
+    if not batched or len(models) == 1:
+        return [fit_classifier(m, x, y, epochs, batch_size=batch_size, optimizer=make_optimizer(), seed=s,
+                               extra_loss=extra_loss) for m, (x, y), s in zip(models, data, seeds)]
+    if backend.name() != "jax":
+        raise ValueError(f"batched training runs on the JAX backend; this Keras runs on {backend.name()!r}")
+    epochs = positive_int(epochs, "epochs")
+    xs = [np.asarray(x, dtype=models[0].inputs[0].dtype if models[0].inputs else "float32") for x, _ in data]
+    ys = [np.asarray(y, dtype=np.int32) for _, y in data]
+    if len({(x.shape, y.shape) for x, y in zip(xs, ys)}) > 1:
+        raise ValueError("the data sets of fit_classifiers must all have the same shapes")
+    n = len(xs[0])
+    if not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be in [1, {n}], got {batch_size!r}")
+    steps = n // batch_size
+    from lipnb.operators import ensure_vectors
+
+    optimizers = [make_optimizer() for _ in models]
+    states = []
+    for model, opt in zip(models, optimizers):
+        opt.build(model.trainable_variables)
+        _warm_up_spectral_layers(model)
+        states.append(list(model.variables) + list(opt.variables) + ensure_vectors(model))
+    for state in states[1:]:
+        twin_variables(state, states[0])
+    train = backend.compile_batched(classifier_step(models[0], optimizers[0], extra_loss), states[0])
+    orders = np.stack([np.concatenate([rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size)
+                                       for _ in range(epochs)])
+                       for rng in (np.random.default_rng(s) for s in seeds)])
+    values = [ops.stack([state[i].value for state in states]) for i in range(len(states[0]))]
+    losses, values = train(values, (orders,), np.stack(xs), np.stack(ys))
+    for i, state in enumerate(states):
+        for variable, value in zip(state, values):
+            variable.assign(value[i])
+    losses = ops.convert_to_numpy(losses).astype(np.float64).reshape(len(models), epochs, steps)
+    return [{"loss": [float(v) for v in run.mean(axis=1)]} for run in losses]
 
 
 def warm_up(model, only_unwarmed: bool = False) -> dict:

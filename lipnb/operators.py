@@ -31,7 +31,7 @@ from keras import ops
 from lipnb.validation import number
 
 __all__ = ["MatrixOperator", "ConvOperator", "ZeroPaddedConv", "NumpyView", "norm", "unit", "power_step",
-           "ConvergenceMonitor", "top_singular_pair", "PersistentVectors"]
+           "ConvergenceMonitor", "top_singular_pair", "PersistentVectors", "ensure_vectors"]
 
 
 def _namespace(x):
@@ -334,6 +334,7 @@ class PersistentVectors:
     def __init__(self, seed: int):
         self.seed = int(seed)
         self._vectors = {}
+        self._paths = {}  # id(variable) -> its path, for the variables ensure() was given
 
     def _store(self, key, out_dim):
         from lipnb import backend
@@ -351,6 +352,30 @@ class PersistentVectors:
                                                     name="power_iteration_vector")
         return self._vectors[key]
 
+    def ensure(self, w) -> keras.Variable:
+        """The vector of Keras variable ``w``, created now (eagerly) if it does not exist,
+        with the start it would get on first use: a compiled step can then carry it."""
+        self._paths[id(w)] = w.path
+        return self._store(w.path, int(w.shape[-1]))  # the kernel read as (-1, out): MatrixOperator.of_kernel
+
+    def _key(self, w, shape):
+        """Keras variables by path; others by id and shape, since an id can be reused once
+        its variable is gone (a vector of the wrong length would break the product; one of
+        the right length is only a start, which iteration fixes)."""
+        path = getattr(w, "path", None)
+        if path is not None:
+            return path
+        from lipnb._keras_compat import get_stateless_scope
+
+        # In a stateless scope Keras hands a regularizer the variable's current value, not
+        # the variable: find which variable holds it.
+        scope = get_stateless_scope()
+        if scope is not None:
+            for variable_id, value in scope.state_mapping.items():
+                if value is w and variable_id in self._paths:
+                    return self._paths[variable_id]
+        return (id(w), shape)
+
     def iterate(self, w, iterations: int):
         """Run eq. (15) on ``w`` read as an ``(in, out)`` matrix; store and return the vectors.
 
@@ -367,17 +392,16 @@ class PersistentVectors:
         if len(x.shape) < 2:
             raise ValueError(f"need a kernel of rank >= 2, got shape {x.shape}")
         op = MatrixOperator.of_kernel(x)
-        # One vector per variable: Keras variables by path; others by id and shape, since
-        # an id can be reused once its variable is gone (a vector of the wrong length would
-        # break the product; one of the right length is only a start, which iteration fixes).
-        key = getattr(w, "path", None) or (id(w), tuple(op.m.shape))
+        key = self._key(w, tuple(op.m.shape))  # one vector per variable
         constant = MatrixOperator(ops.stop_gradient(op.m))
-        if backend.is_traced(constant.m) or (key not in self._vectors and in_stateless_scope()):
-            # Inside a jitted JAX step no vector can persist to the next step (state
-            # outside the model is not carried), and one iteration from a fixed start
-            # would estimate nothing: use the exact top singular pair instead. Likewise
-            # where no variable may be created (Keras's shape inference on PyTorch runs
-            # the loss, regularizers included, in a stateless scope).
+        persists = key in self._vectors and backend.carries_state()
+        if not persists and (backend.is_traced(constant.m) or in_stateless_scope()):
+            # No vector can persist to the next step here: inside a traced JAX step that
+            # does not carry state outside the model (Keras's own trainer), or where the
+            # vector does not exist yet and no variable may be created (a jitted step;
+            # Keras's shape inference on PyTorch). One iteration from a fixed start would
+            # estimate nothing: use the exact top singular pair instead. lipnb's compiled
+            # steps create the vectors first (ensure_vectors) and carry them.
             u, _, vt = ops.svd(constant.m, full_matrices=False)
             return op, ops.stop_gradient(ops.reshape(u[:, 0], (1, -1))), ops.stop_gradient(vt[:1])
         store = self._store(key, op.in_shape[1])
@@ -391,3 +415,21 @@ class PersistentVectors:
     def estimate(op, left, right):
         """``left^T M right``: differentiable in ``M``, with the vectors held constant."""
         return ops.sum(op.forward(right) * left)
+
+
+def ensure_vectors(model) -> list:
+    """Create the persistent vectors of every lipnb regularizer and constraint on
+    ``model``'s trainable variables (``SpectralNormRegularizer``, ``SpectralProjection``),
+    in variable order, as first use would; return them in that order.
+
+    lipnb's compiled steps on JAX carry these vectors from step to step only if they exist
+    before the step is traced; otherwise the regularizer and the projection fall back to
+    exact norms. Two models of one architecture return twin lists.
+    """
+    vectors = []
+    for variable in model.trainable_variables:
+        for attached in (getattr(variable, "regularizer", None), getattr(variable, "constraint", None)):
+            store = getattr(attached, "_vectors", None)
+            if isinstance(store, PersistentVectors) and len(variable.shape) >= 2:
+                vectors.append(store.ensure(variable))
+    return vectors

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["positive_int", "nonnegative_int", "number", "one_of", "open_fraction"]
+__all__ = ["positive_int", "nonnegative_int", "number", "one_of", "open_fraction", "twin_variables"]
 
 
 def positive_int(value, name: str) -> int:
@@ -69,3 +69,16 @@ def to_numpy(x):
     if hasattr(x, "numpy") or type(x).__module__.split(".")[0] in ("torch", "jax", "jaxlib", "tensorflow"):
         return np.asarray(keras.ops.convert_to_numpy(x))
     return np.asarray(x)
+
+
+def twin_variables(sources, targets):
+    """``sources`` and ``targets`` as lists, checked to pair variables of equal shapes: the
+    variables of two models of one architecture, in the same order."""
+    sources, targets = list(sources), list(targets)
+    if len(sources) != len(targets):
+        raise RuntimeError(f"cannot copy {len(sources)} variables into {len(targets)}: not the same architecture")
+    for src, dst in zip(sources, targets):
+        if tuple(src.shape) != tuple(dst.shape):
+            raise RuntimeError(f"cannot copy {src.path} {tuple(src.shape)} into {dst.path} {tuple(dst.shape)}: "
+                               "not the same architecture")
+    return sources, targets

@@ -50,6 +50,58 @@ def test_fit_classifier_learns_and_repeats_exactly():
     assert lipnb.accuracy(model, x, y) > 0.7
 
 
+def regularized_classifier(seed):
+    init = keras.initializers.GlorotUniform
+    return keras.Sequential([keras.Input((6,)),
+                             keras.layers.Dense(8, activation="tanh", kernel_initializer=init(seed),
+                                                kernel_regularizer=keras.regularizers.L2(1e-2)),
+                             lipnb.SpectralNormalization(keras.layers.Dense(3, kernel_initializer=init(seed + 1)))])
+
+
+def test_fit_classifiers_gives_each_model_what_fit_classifier_gives_it():
+    """Own data and seeds, a regularizer, an SN layer (state the step writes) and an extra
+    loss: side by side on JAX, each model must end where it would alone, up to the rounding
+    of batched arithmetic; one by one elsewhere, exactly."""
+    x, y = classification_data()
+    data = [(x, y), (x[::-1].copy(), y[::-1].copy()), (-x, y)]
+    extra = lambda model, xb, yb: 1e-3 * keras.ops.sum(keras.ops.square(model(xb, training=True)))  # noqa: E731
+    optimizer = lambda: keras.optimizers.SGD(5e-2, momentum=0.9)  # noqa: E731
+    together = [regularized_classifier(s) for s in (1, 2, 3)]
+    histories = lipnb.fit_classifiers(together, data, epochs=4, batch_size=16, optimizer=optimizer, seeds=[7, 8, 9],
+                                      extra_loss=extra)
+    for s, model, (xs, ys), seed, history in zip((1, 2, 3), together, data, (7, 8, 9), histories):
+        alone = regularized_classifier(s)
+        expected = lipnb.fit_classifier(alone, xs, ys, epochs=4, batch_size=16, optimizer=optimizer(), seed=seed,
+                                        extra_loss=extra)
+        np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-4)
+        for a, b in zip(model.weights, alone.weights):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b),
+                                       rtol=1e-4, atol=1e-5)
+
+
+def test_fit_classifiers_rejects_bad_input():
+    x, y = classification_data()
+    models = [small_classifier(0), small_classifier(1)]
+    with pytest.raises(ValueError, match="at least one model"):
+        lipnb.fit_classifiers([], [], epochs=1)
+    with pytest.raises(ValueError, match="one \\(x, y\\) per model"):
+        lipnb.fit_classifiers(models, [(x, y)], epochs=1)
+    with pytest.raises(ValueError, match="seeds"):
+        lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, seeds=[0])
+    with pytest.raises(ValueError, match="fresh optimizer"):
+        lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, optimizer=keras.optimizers.Adam())
+    if keras.backend.backend() == "jax":
+        with pytest.raises(ValueError, match="same shapes"):
+            lipnb.fit_classifiers(models, [(x, y), (x[:50], y[:50])], epochs=1)
+        draws = keras.random.SeedGenerator(0)
+        stateful = lambda model, xb, yb: keras.ops.sum(keras.random.uniform((1,), seed=draws))  # noqa: E731
+        with pytest.raises(ValueError, match="not in `variables`"):
+            lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, extra_loss=stateful)
+    else:
+        with pytest.raises(ValueError, match="JAX backend"):
+            lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, batched=True)
+
+
 def test_fit_classifier_rejects_bad_input():
     x, y = classification_data()
     with pytest.raises(ValueError, match="epochs"):
