@@ -25,7 +25,7 @@ from keras import ops
 from lipnb._keras_compat import get_stateless_scope
 
 __all__ = ["SUPPORTED", "name", "input_gradient", "value_and_grad", "linear_adjoint", "init_scope",
-           "is_traced", "compile_stateful", "compile_batched", "carries_state", "float64"]
+           "is_traced", "compile_stateful", "compile_batched", "carries_state", "wait", "float64"]
 
 SUPPORTED = ("tensorflow", "jax", "torch")
 
@@ -55,6 +55,16 @@ def is_traced(x) -> bool:
     import jax
 
     return isinstance(x, jax.core.Tracer)
+
+
+def wait(tree):
+    """``tree`` once its values are computed. JAX dispatches asynchronously: a compiled call
+    returns before the device is done, so a clock read right after it would miss the work."""
+    if name() == "jax":
+        import jax
+
+        return jax.block_until_ready(tree)
+    return tree
 
 
 def carries_state() -> bool:

@@ -475,7 +475,7 @@ def _fit_scanned(gan: WGAN, stream, steps: int, log: SampleQuality) -> None:
         chunk = min(log.every - done % log.every, steps - done)  # up to the next evaluation
         batches = [next(batches_of) for _ in range(chunk)]
         batches = [b if isinstance(b, (tuple, list)) else (b,) for b in batches]  # tf.data: bare tensors
-        step(tuple(np.stack(parts) for parts in zip(*batches)))
+        backend.wait(step(tuple(np.stack(parts) for parts in zip(*batches))))  # the clock must see the work
         for i in range(chunk):
             log.on_train_batch_end(done + i)
         done += chunk
@@ -649,8 +649,7 @@ def _train_batched(runs, regime, steps, own, settings):
             per_run.append([np.stack(parts) for parts in zip(*batches)])
         per_step = tuple(np.stack(parts) for parts in zip(*per_run))
         start = time.perf_counter()
-        _, values = step(values, per_step)
-        values[0].block_until_ready()
+        _, values = backend.wait(step(values, per_step))
         seconds += time.perf_counter() - start
         done += chunk
         for i, (gan, state, log) in enumerate(zip(gans, states, logs)):
