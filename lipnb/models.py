@@ -213,10 +213,10 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
         optimizer: ``None`` (Adam(1e-3) for each model) or a function of no arguments
             that returns a fresh optimizer, called once per model.
         seeds: one shuffling seed per model (default ``0, 1, ...``).
-        extra_loss: as in :func:`fit_classifier`, shared by every model: side by side it
-            is traced once, on the first model, so it may not keep state of its own (a
-            seed generator of its own, say); such a loss is an error there. Train those
-            models one by one (``batched=False``).
+        extra_loss: as in :func:`fit_classifier`: one function for every model, or a list
+            of one per model. Side by side a shared one is traced once, on the first model,
+            so it may not keep state of its own (a seed generator of its own, say): that is
+            an error there. A list, which may hold such state, trains one by one.
 
     Returns:
         One ``{"loss": [...]}`` per model, in order.
@@ -238,10 +238,17 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
         raise ValueError("optimizer must be None or a function that returns a fresh optimizer for each model, "
                          f"got {optimizer!r}")
     make_optimizer = optimizer or (lambda: keras.optimizers.Adam(1e-3))
-    batched = backend.name() == "jax" if batched is None else bool(batched)
+    per_model = isinstance(extra_loss, (list, tuple))
+    if per_model and len(extra_loss) != len(models):
+        raise ValueError(f"got {len(models)} models but {len(extra_loss)} extra losses")
+    if per_model and batched:
+        raise ValueError("models with one extra loss each train one by one; give one shared extra_loss to "
+                         "train them side by side")
+    batched = backend.name() == "jax" and not per_model if batched is None else bool(batched)
+    extras = list(extra_loss) if per_model else [extra_loss] * len(models)
     if not batched or len(models) == 1:
         return [fit_classifier(m, x, y, epochs, batch_size=batch_size, optimizer=make_optimizer(), seed=s,
-                               extra_loss=extra_loss) for m, (x, y), s in zip(models, data, seeds)]
+                               extra_loss=e) for m, (x, y), s, e in zip(models, data, seeds, extras)]
     if backend.name() != "jax":
         raise ValueError(f"batched training runs on the JAX backend; this Keras runs on {backend.name()!r}")
     epochs = positive_int(epochs, "epochs")

@@ -274,7 +274,8 @@ run.claim(
     measured=dict(points=len(xs), eps=eps_grid,
                   median_fgsm_over_random=np.median(np.exp(log_gain), axis=1),
                   mean_log_ratio=[ev.estimate for ev in gain_evidence]),
-    evidence={f"|delta| = {eps_grid[i]:.3g}": gain_evidence[i] for i in decided},
+    evidence=(sign_evidence := {f"|delta| = {eps_grid[i]:.3g}": gain_evidence[i] for i in decided}),
+    note=lipnb.stats.note_if_inconclusive(sign_evidence, "more test points would decide it"),
 )
 
 # %% [markdown]

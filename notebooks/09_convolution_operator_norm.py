@@ -186,10 +186,12 @@ run.claim(
 
 # %%
 networks = {mode: [] for mode in ("lipnb", "lipnb-operator")}
-for s in range(run.size.seeds):
-    for mode in networks:
-        model = lipnb.conv_critic(normalization=mode, outputs=10, seed=run.seed + s)
-        lipnb.fit_classifier(model, x_train, y_train, epochs=run.size.epochs, seed=run.seed + s)
+seeds = [run.seed + s for s in range(run.size.seeds)]
+for mode in networks:
+    # One network per seed; lipnb.fit_classifiers trains them side by side on JAX.
+    models = [lipnb.conv_critic(normalization=mode, outputs=10, seed=seed) for seed in seeds]
+    lipnb.fit_classifiers(models, [(x_train, y_train)] * len(models), epochs=run.size.epochs, seeds=seeds)
+    for s, model in enumerate(models):
         result = dict(accuracy=lipnb.accuracy(model, x_test, y_test),
                       upper_as_trained=lipnb.lipschitz_upper_bound(model),
                       layer_sigma_as_trained=list(lipnb.normalized_layer_sigmas(model).values()))

@@ -169,12 +169,15 @@ def build(arm, unit, setting):
     return lipnb.conv_critic(normalization="lipnb" if arm == "SN, reshaped kernel" else None, outputs=10, seed=s)
 
 
-def train(arm, unit, x, y, setting=None):
-    model = build(arm, unit, setting)
+def train(arm, setting, splits):
+    """One model of an arm at a setting per unit, each on its unit's split; side by side on JAX."""
+    models = [build(arm, unit, setting) for unit in splits]
     extra = (lambda m, xb, yb: lipnb.l2_penalty(m, setting)) if arm == "l2" else None
-    lipnb.fit_classifier(model, x, y, epochs=run.size.epochs, seed=run.seed + unit, extra_loss=extra)
-    lipnb.warm_up(model)  # exact vectors: the model is what it claims to be
-    return model
+    lipnb.fit_classifiers(models, list(splits.values()), epochs=run.size.epochs,
+                          seeds=[run.seed + unit for unit in splits], extra_loss=extra)
+    for model in models:
+        lipnb.warm_up(model)  # exact vectors: the model is what it claims to be
+    return dict(zip(splits, models))
 
 
 def curve(model, x, y, bound):
@@ -185,13 +188,17 @@ def curve(model, x, y, bound):
 TUNED = {"l2": run.size.l2_grid, "SN, operator norm": run.size.scales}
 ARMS = ["no constraint", "l2", "SN, reshaped kernel", "SN, operator norm", "SN, operator norm + MaxMin"]
 models, chosen, validation, val_curves, curves, radii, bounds = {}, {}, {}, {}, {}, {}, {}
+splits = {unit: lipnb.validation_split(x_all, y_all, fraction=0.2, seed=run.seed + unit)
+          for unit in range(run.size.seeds)}
+candidates = {(arm, setting): train(arm, setting, {unit: split[:2] for unit, split in splits.items()})
+              for arm in ARMS for setting in TUNED.get(arm, [None])}
 for unit in range(run.size.seeds):
-    x_fit, y_fit, x_val, y_val = lipnb.validation_split(x_all, y_all, fraction=0.2, seed=run.seed + unit)
+    _, _, x_val, y_val = splits[unit]
     baseline = None
     for arm in ARMS:
         trained = {}
         for setting in TUNED.get(arm, [None]):
-            model = train(arm, unit, x_fit, y_fit, setting)
+            model = candidates[arm, setting][unit]
             bound = lipnb.lipschitz_upper_bound(model)
             trained[setting] = (model, bound, curve(model, x_val, y_val, bound))
         if arm == "no constraint":
@@ -293,9 +300,10 @@ def broken_share(model, x, radius):
 MULTIPLES = (1.0, 1.05, 1.2, 1.5)
 audit = []
 for depth in run.size.audit_depths:
-    for unit in range(run.size.audit_seeds):
-        model = reshaped_sn_cnn(depth, run.seed + unit)
-        lipnb.fit_classifier(model, x_all, y_all, epochs=run.size.epochs, seed=run.seed + unit)
+    seeds = [run.seed + unit for unit in range(run.size.audit_seeds)]
+    networks = [reshaped_sn_cnn(depth, seed) for seed in seeds]
+    lipnb.fit_classifiers(networks, [(x_all, y_all)] * len(networks), epochs=run.size.epochs, seeds=seeds)
+    for unit, model in enumerate(networks):
         lipnb.warm_up(model)
         ok = lipnb.logit_margins(model, x_test)[0] == y_test
         x_ok = x_test[ok]

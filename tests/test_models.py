@@ -88,6 +88,10 @@ def test_fit_classifiers_rejects_bad_input():
         lipnb.fit_classifiers(models, [(x, y)], epochs=1)
     with pytest.raises(ValueError, match="seeds"):
         lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, seeds=[0])
+    with pytest.raises(ValueError, match="extra losses"):
+        lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, extra_loss=[None])
+    with pytest.raises(ValueError, match="one by one"):
+        lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, extra_loss=[None, None], batched=True)
     with pytest.raises(ValueError, match="fresh optimizer"):
         lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, optimizer=keras.optimizers.Adam())
     if keras.backend.backend() == "jax":
