@@ -137,7 +137,12 @@ def main(argv=None) -> int:
                       "rounds": times}
         print(f"{name}: per step {med['per_step']:.3f} s, scanned {med['scanned']:.3f} s, "
               f"ratio {med['scanned'] / med['per_step']:.2f} (warm-up with compiles {warm:.1f} s)", flush=True)
-    seed_rows = {}
+    kind = device_kind()
+    res = {"backend": keras.backend.backend(), "device": kind, "machine": machine(), "args": vars(args),
+           "rows": rows, "seed_rows": {}}
+    out = Path(args.out) if args.out else OUT
+    save(res, out)  # now, in case a time limit stops the comparison below
+    seed_rows = res["seed_rows"]
     if keras.backend.backend() == "jax":
         for regime in ("gp", "sn"):
             name = f"WGAN {regime}, {args.seeds} seeds x {args.gan_steps} steps"
@@ -154,16 +159,16 @@ def main(argv=None) -> int:
                                "rounds": times}
             print(f"{name}: one by one {med['one_by_one']:.3f} s, side by side {med['side_by_side']:.3f} s",
                   flush=True)
-    kind = device_kind()
-    res = {"backend": keras.backend.backend(), "device": kind, "machine": machine(), "args": vars(args),
-           "rows": rows, "seed_rows": seed_rows}
-    out = Path(args.out) if args.out else OUT
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"dispatch_{keras.backend.backend()}_{kind}.json"
-    path.write_text(json.dumps(res, indent=2) + "\n")
-    print(f"wrote {path}")
-    write_table(out)
+            save(res, out)
     return 0
+
+
+def save(res: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"dispatch_{res['backend']}_{res['device']}.json"
+    path.write_text(json.dumps(res, indent=2) + "\n")
+    print(f"wrote {path}", flush=True)
+    write_table(out)
 
 
 def write_table(folder: Path) -> None:
