@@ -206,9 +206,31 @@ class DigitWGAN:
         self.critic, self.generator = critic, generator
         self._optimizer_variables = list(opt_c.variables) + list(opt_g.variables)
         self._fresh_optimizer_state = [ops.convert_to_numpy(v.value) for v in self._optimizer_variables]
-        self._step = backend.compile_stateful(step, critic.trainable_variables + list(generator.variables)
-                                              + self._optimizer_variables, jit_compile=True)
+        self._state = critic.trainable_variables + list(generator.variables) + self._optimizer_variables
+        self._step_fn = step
+        self._step = backend.compile_stateful(step, self._state, jit_compile=True)
+        self._batched_step = None
         self._image_shape = tuple(image_shape)
+
+    def _checked(self, images):
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim != 4 or not np.all(np.isfinite(images)):
+            raise ValueError(f"images must be a finite 4-D array (n, height, width, channels), got shape "
+                             f"{images.shape}" + ("" if images.ndim != 4 else " with non-finite values"))
+        if self._step is None:
+            self._compile(images.shape[1:])
+        elif images.shape[1:] != self._image_shape:
+            raise ValueError(f"this DigitWGAN was compiled for images of shape {self._image_shape}, "
+                             f"got {images.shape[1:]}")
+        return images
+
+    def _draws(self, images, order, draws):
+        """One step's inputs: real minibatches, critic latents, interpolation weights, generator latents."""
+        n, b, k = len(images), self.batch, self.n_critic
+        reals = images[order.integers(0, n, k * b)].reshape(k, b, *images.shape[1:])
+        eps_shape = (k, b) + (1,) * (images.ndim - 1)
+        return (reals, draws.standard_normal((k, b, self.latent_dim)), draws.uniform(size=eps_shape),
+                draws.standard_normal((b, self.latent_dim)))
 
     def run(self, images, seed: int, steps: int, eval_every: int, evaluate: Callable):
         """Train from seed ``seed``'s fresh weights; score the generator as it goes.
@@ -226,31 +248,70 @@ class DigitWGAN:
             Records ``{"step", "critic_steps", **scores}``, the first before training.
             :attr:`generator` holds the trained generator until the next run.
         """
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim != 4 or not np.all(np.isfinite(images)):
-            raise ValueError(f"images must be a finite 4-D array (n, height, width, channels), got shape "
-                             f"{images.shape}" + ("" if images.ndim != 4 else " with non-finite values"))
         seed, steps = nonnegative_int(seed, "seed"), positive_int(steps, "steps")
         eval_every = positive_int(eval_every, "eval_every")
-        if self._step is None:
-            self._compile(images.shape[1:])
-        elif images.shape[1:] != self._image_shape:
-            raise ValueError(f"this DigitWGAN was compiled for images of shape {self._image_shape}, "
-                             f"got {images.shape[1:]}")
+        images = self._checked(images)
         critic, generator = self._fresh(seed, images.shape[1:])
         copy_variables(critic.weights + generator.weights, self.critic.weights + self.generator.weights)
         for variable, value in zip(self._optimizer_variables, self._fresh_optimizer_state, strict=True):
             variable.assign(value)
         # The minibatch order and the latent/interpolation draws: two streams of their own.
         order, draws = np.random.default_rng(seed), np.random.default_rng([seed, 1])
-        n, b, k = len(images), self.batch, self.n_critic
         records = [dict(step=0, critic_steps=0, **evaluate(self.generator))]
         for t in range(1, steps + 1):
-            reals = images[order.integers(0, n, k * b)].reshape(k, b, *images.shape[1:])
-            eps_shape = (k, b) + (1,) * (images.ndim - 1)
-            self._step(*(ops.convert_to_tensor(a, "float32") for a in (
-                reals, draws.standard_normal((k, b, self.latent_dim)), draws.uniform(size=eps_shape),
-                draws.standard_normal((b, self.latent_dim)))))
+            self._step(*(ops.convert_to_tensor(a, "float32") for a in self._draws(images, order, draws)))
             if t % eval_every == 0:
-                records.append(dict(step=t, critic_steps=t * k, **evaluate(self.generator)))
+                records.append(dict(step=t, critic_steps=t * self.n_critic, **evaluate(self.generator)))
         return records
+
+    def run_many(self, images, seeds, steps: int, eval_every: int, evaluate: Callable) -> list:
+        """:meth:`run` for each of ``seeds``, side by side on JAX.
+
+        On JAX all seeds train in one compiled call per evaluation interval
+        (:func:`lipnb.backend.compile_batched`), each from its own fresh weights and with
+        its own minibatches and draws, the very ones :meth:`run` would use: each seed's
+        numbers are those of :meth:`run` up to the rounding of batched arithmetic (a test
+        checks this). Elsewhere the seeds run one after another through :meth:`run`.
+
+        Returns:
+            One ``(records, generator_weights)`` per seed: :meth:`run`'s records and the
+            trained generator's weights (``generator.set_weights`` them to sample).
+        """
+        seeds = [nonnegative_int(s, "seed") for s in seeds]
+        if not seeds:
+            raise ValueError("run_many needs at least one seed")
+        if backend.name() != "jax" or len(seeds) == 1:
+            return [(self.run(images, s, steps, eval_every, evaluate), self.generator.get_weights()) for s in seeds]
+        steps, eval_every = positive_int(steps, "steps"), positive_int(eval_every, "eval_every")
+        images = self._checked(images)
+        if self._batched_step is None:
+            self._batched_step = backend.compile_batched(self._step_fn, self._state)
+        fresh = []
+        for s in seeds:
+            critic, generator = self._fresh(s, images.shape[1:])
+            fresh.append([v.value for v in critic.trainable_variables + list(generator.variables)]
+                         + self._fresh_optimizer_state)
+        values = [ops.stack([run[i] for run in fresh]) for i in range(len(self._state))]
+        first = len(self.critic.trainable_variables)
+        generator_slots = range(first, first + len(self.generator.variables))
+
+        def with_generator_of(i):
+            for slot, variable in zip(generator_slots, self.generator.variables):
+                variable.assign(values[slot][i])
+            return self.generator
+
+        streams = [(np.random.default_rng(s), np.random.default_rng([s, 1])) for s in seeds]
+        records = [[dict(step=0, critic_steps=0, **evaluate(with_generator_of(i)))] for i in range(len(seeds))]
+        done = 0
+        while done < steps:
+            chunk = min(eval_every - done % eval_every, steps - done)  # up to the next evaluation
+            per_run = [[self._draws(images, *stream) for _ in range(chunk)] for stream in streams]
+            per_step = tuple(np.stack([np.stack([d[j] for d in run]) for run in per_run]).astype("float32")
+                             for j in range(4))
+            _, values = backend.wait(self._batched_step(values, per_step))
+            done += chunk
+            if done % eval_every == 0:
+                for i, log in enumerate(records):
+                    log.append(dict(step=done, critic_steps=done * self.n_critic, **evaluate(with_generator_of(i))))
+        return [(log, [ops.convert_to_numpy(with_generator_of(i).weights[j].value)
+                       for j in range(len(self.generator.weights))]) for i, log in enumerate(records)]

@@ -590,8 +590,7 @@ def train_wgans(runs: Sequence[GANRun], regime: str, steps: int, *, batched: boo
 
     batched = backend.name() == "jax" if batched is None else bool(batched)
     if not batched or len(runs) == 1:
-        return [train_wgan(r.x, regime, steps, r.evaluate, labels=r.labels, seed=r.seed,
-                           **{k: v for k, v in own(r).items() if k != "verbose"}) for r in runs]
+        return [train_wgan(r.x, regime, steps, r.evaluate, labels=r.labels, seed=r.seed, **own(r)) for r in runs]
     if backend.name() != "jax":
         raise ValueError(f"batched training runs on the JAX backend; this Keras runs on {backend.name()!r}")
     return _train_batched(runs, regime, int(steps), own, settings)

@@ -412,13 +412,16 @@ def digit_fd(generator):
     return {"fd": digit_quality(lipnb.predict(generator, z_eval))["fd"]}
 
 
-# Each arm is compiled once (lipnb.DigitWGAN) and trained from every seed's fresh weights.
+# Each arm is compiled once (lipnb.DigitWGAN) and trained from every seed's fresh weights,
+# the seeds side by side on JAX.
 author_logs, author_samples = {}, {}
 for arm, spec in AUTHOR_ARMS.items():
     author_gan = lipnb.DigitWGAN(**spec, learning_rate=2e-4, beta_1=0.5, batch=64, n_critic=5, latent_dim=32)
-    for s in range(run.size.digit_seeds):
-        author_logs[arm, s] = author_gan.run(x_digits, seed=run.seed + s, steps=run.size.digit_steps,
-                                             eval_every=run.size.digit_eval_every, evaluate=digit_fd)
+    trained = author_gan.run_many(x_digits, seeds=[run.seed + s for s in range(run.size.digit_seeds)],
+                                  steps=run.size.digit_steps, eval_every=run.size.digit_eval_every, evaluate=digit_fd)
+    for s, (log, generator_weights) in enumerate(trained):
+        author_logs[arm, s] = log
+        author_gan.generator.set_weights(generator_weights)
         author_samples[arm, s] = lipnb.predict(author_gan.generator, z_eval[:16])
 
 # %%
