@@ -12,6 +12,11 @@ autograd. This module holds one implementation of each gradient lipnb needs per 
   transposed convolution of a convolution layer);
 - :func:`init_scope`: create variables eagerly even while TensorFlow traces a function.
 
+And how a training step is compiled: :func:`compile_stateful` (a ``tf.function``, or on
+JAX a jitted pure function, optionally a ``lax.scan`` over many steps, carrying every
+variable the step assigns) and, on JAX, :func:`compile_batched` (many runs' states side
+by side, ``jax.vmap``); :func:`wait` for the asynchronous device before a clock is read.
+
 ``import lipnb`` imports TensorFlow only when it is Keras's backend.
 """
 
