@@ -30,7 +30,8 @@ from keras import ops
 from lipnb._keras_compat import get_stateless_scope
 
 __all__ = ["SUPPORTED", "name", "input_gradient", "value_and_grad", "linear_adjoint", "init_scope",
-           "is_traced", "compile_stateful", "compile_batched", "carries_state", "wait", "float64"]
+           "is_traced", "compile_stateful", "compile_batched", "side_by_side", "carries_state", "wait",
+           "float64"]
 
 SUPPORTED = ("tensorflow", "jax", "torch")
 
@@ -70,6 +71,20 @@ def wait(tree):
 
         return jax.block_until_ready(tree)
     return tree
+
+
+def side_by_side() -> bool:
+    """Whether many runs of one model train side by side by default (:func:`compile_batched`).
+
+    Yes on JAX with an accelerator, which one small model leaves almost idle. Not on a CPU:
+    there one such model already keeps the cores busy; side by side saved little for MLPs
+    and ran vmapped convolutions at about half the speed (``benchmarks/gpu_notes.md``).
+    """
+    if name() != "jax":
+        return False
+    import jax
+
+    return jax.default_backend() != "cpu"
 
 
 def carries_state() -> bool:

@@ -264,14 +264,16 @@ class DigitWGAN:
                 records.append(dict(step=t, critic_steps=t * self.n_critic, **evaluate(self.generator)))
         return records
 
-    def run_many(self, images, seeds, steps: int, eval_every: int, evaluate: Callable) -> list:
-        """:meth:`run` for each of ``seeds``, side by side on JAX.
+    def run_many(self, images, seeds, steps: int, eval_every: int, evaluate: Callable,
+                 batched: bool | None = None) -> list:
+        """:meth:`run` for each of ``seeds``, side by side on a GPU.
 
-        On JAX all seeds train in one compiled call per evaluation interval
+        With ``batched`` (JAX only; the default on JAX with a GPU, see
+        :func:`lipnb.backend.side_by_side`) all seeds train in one compiled call per evaluation interval
         (:func:`lipnb.backend.compile_batched`), each from its own fresh weights and with
         its own minibatches and draws, the very ones :meth:`run` would use: each seed's
         numbers are those of :meth:`run` up to the rounding of batched arithmetic (a test
-        checks this). Elsewhere the seeds run one after another through :meth:`run`.
+        checks this). Otherwise the seeds run one after another through :meth:`run`.
 
         Returns:
             One ``(records, generator_weights)`` per seed: :meth:`run`'s records and the
@@ -280,7 +282,10 @@ class DigitWGAN:
         seeds = [nonnegative_int(s, "seed") for s in seeds]
         if not seeds:
             raise ValueError("run_many needs at least one seed")
-        if backend.name() != "jax" or len(seeds) == 1:
+        batched = backend.side_by_side() if batched is None else bool(batched)
+        if batched and backend.name() != "jax":
+            raise ValueError(f"batched training runs on the JAX backend; this Keras runs on {backend.name()!r}")
+        if not batched or len(seeds) == 1:
             return [(self.run(images, s, steps, eval_every, evaluate), self.generator.get_weights()) for s in seeds]
         steps, eval_every = positive_int(steps, "steps"), positive_int(eval_every, "eval_every")
         images = self._checked(images)

@@ -556,13 +556,14 @@ def train_wgans(runs: Sequence[GANRun], regime: str, steps: int, *, batched: boo
     penalty weight; everything else (``settings``: any keyword of :func:`train_wgan`
     except ``generator`` and ``critic``) is shared.
 
-    On JAX (``batched``, the default there) all runs train side by side in one compiled
+    With ``batched`` (JAX only; the default on JAX with a GPU, see
+    :func:`lipnb.backend.side_by_side`) all runs train side by side in one compiled
     step (:func:`lipnb.backend.compile_batched`): each run's state (weights, optimizer,
     random streams) is one slice of a stacked state, so each run computes what it would
     alone, up to the rounding of batched arithmetic (a test checks this), and a GPU
     runs all of them for about the price of one. Each run is evaluated on its own WGAN
     between the compiled loops; a record's ``seconds`` are then the whole batch's
-    training time. Elsewhere the runs train one after another, exactly as
+    training time. Otherwise the runs train one after another, exactly as
     :func:`train_wgan` would.
 
     Returns:
@@ -588,7 +589,7 @@ def train_wgans(runs: Sequence[GANRun], regime: str, steps: int, *, batched: boo
                     else run.learning_rate,
                     gp_weight=settings.get("gp_weight", 10.0) if run.gp_weight is None else run.gp_weight)
 
-    batched = backend.name() == "jax" if batched is None else bool(batched)
+    batched = backend.side_by_side() if batched is None else bool(batched)
     if not batched or len(runs) == 1:
         return [train_wgan(r.x, regime, steps, r.evaluate, labels=r.labels, seed=r.seed, **own(r)) for r in runs]
     if backend.name() != "jax":

@@ -199,11 +199,12 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
     """:func:`fit_classifier` for many models of one architecture, each with its own data
     and seed.
 
-    On JAX (``batched``, the default there) they train side by side: one compiled call
+    With ``batched`` (JAX only; the default on JAX with a GPU, see
+    :func:`lipnb.backend.side_by_side`) they train side by side: one compiled call
     runs every epoch of every model, each model one slice of a stacked state
     (:func:`lipnb.backend.compile_batched`), so each computes what it would alone, up to
     the rounding of batched arithmetic (a test checks this), and the program is traced
-    and compiled once, not once per model. Elsewhere they train one after another.
+    and compiled once, not once per model. Otherwise they train one after another.
 
     Args:
         models: Keras models producing logits, all of one architecture (variables of the
@@ -244,7 +245,7 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
     if per_model and batched:
         raise ValueError("models with one extra loss each train one by one; give one shared extra_loss to "
                          "train them side by side")
-    batched = backend.name() == "jax" and not per_model if batched is None else bool(batched)
+    batched = backend.side_by_side() and not per_model if batched is None else bool(batched)
     extras = list(extra_loss) if per_model else [extra_loss] * len(models)
     if not batched or len(models) == 1:
         return [fit_classifier(m, x, y, epochs, batch_size=batch_size, optimizer=make_optimizer(), seed=s,

@@ -68,7 +68,7 @@ def test_fit_classifiers_gives_each_model_what_fit_classifier_gives_it():
     optimizer = lambda: keras.optimizers.SGD(5e-2, momentum=0.9)  # noqa: E731
     together = [regularized_classifier(s) for s in (1, 2, 3)]
     histories = lipnb.fit_classifiers(together, data, epochs=4, batch_size=16, optimizer=optimizer, seeds=[7, 8, 9],
-                                      extra_loss=extra)
+                                      extra_loss=extra, batched=keras.backend.backend() == "jax")
     for s, model, (xs, ys), seed, history in zip((1, 2, 3), together, data, (7, 8, 9), histories):
         alone = regularized_classifier(s)
         expected = lipnb.fit_classifier(alone, xs, ys, epochs=4, batch_size=16, optimizer=optimizer(), seed=seed,
@@ -96,11 +96,11 @@ def test_fit_classifiers_rejects_bad_input():
         lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, optimizer=keras.optimizers.Adam())
     if keras.backend.backend() == "jax":
         with pytest.raises(ValueError, match="same shapes"):
-            lipnb.fit_classifiers(models, [(x, y), (x[:50], y[:50])], epochs=1)
+            lipnb.fit_classifiers(models, [(x, y), (x[:50], y[:50])], epochs=1, batched=True)
         draws = keras.random.SeedGenerator(0)
         stateful = lambda model, xb, yb: keras.ops.sum(keras.random.uniform((1,), seed=draws))  # noqa: E731
         with pytest.raises(ValueError, match="not in `variables`"):
-            lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, extra_loss=stateful)
+            lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, extra_loss=stateful, batched=True)
     else:
         with pytest.raises(ValueError, match="JAX backend"):
             lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, batched=True)
