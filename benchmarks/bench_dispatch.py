@@ -15,7 +15,10 @@ compiles every variant, in interleaved rounds; each figure is the median over ro
 On JAX a third comparison times many runs of one WGAN: ``--seeds`` seeds of notebook 06's
 networks, ``--gan-steps`` steps each, trained one after another (each with the scanned
 loop) against side by side in one vmapped step (``lipnb.train_wgans``). Each figure is
-the training time the runs' records report, without building the networks.
+the training time the runs' records report, without building the networks. A fourth
+does the same for 06's author GP arm, whose critic is convolutional
+(``DigitWGAN.run_many``, ``--digit-seeds`` seeds of ``--digit-steps`` steps), in wall
+time, building the fresh networks included.
 
 Writes ``benchmarks/results/dispatch_<backend>_<device>.json`` (``--out`` elsewhere) and
 ``benchmarks/results/dispatch.md``, the table of every such file there, which the README
@@ -108,6 +111,24 @@ def seeds_loops(regime: str, seeds: int, steps: int, eval_every: int):
     return one_by_one, side_by_side
 
 
+def digit_seeds_loops(seeds: int, steps: int, eval_every: int):
+    """Wall seconds of notebook 06's author GP arm (conv critic) for ``seeds`` seeds, one
+    after another and side by side (``DigitWGAN.run_many``), fresh networks included."""
+    x, _, _, _ = lipnb.load_digits_split(seed=0, flatten=False)
+    arm = lipnb.DigitWGAN(batchnorm=False, spectral=False, gp_weight=10.0, learning_rate=2e-4, beta_1=0.5,
+                          batch=64, n_critic=5, latent_dim=32)
+
+    def timed(batched):
+        def run():
+            t = time.perf_counter()
+            arm.run_many(x, seeds=range(seeds), steps=steps, eval_every=eval_every, evaluate=lambda g: {},
+                         batched=batched)
+            return time.perf_counter() - t
+        return run
+
+    return timed(False), timed(True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gan-steps", type=int, default=100)
@@ -115,6 +136,8 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=10, help="runs side by side (JAX only)")
+    parser.add_argument("--digit-seeds", type=int, default=5, help="author-arm runs side by side (JAX only)")
+    parser.add_argument("--digit-steps", type=int, default=20)
     parser.add_argument("--out", default=None, help="folder for the JSON (default: benchmarks/results)")
     args = parser.parse_args(argv)
     lipnb.seed_everything(0)
@@ -144,9 +167,14 @@ def main(argv=None) -> int:
     save(res, out)  # now, in case a time limit stops the comparison below
     seed_rows = res["seed_rows"]
     if keras.backend.backend() == "jax":
-        for regime in ("gp", "sn"):
-            name = f"WGAN {regime}, {args.seeds} seeds x {args.gan_steps} steps"
-            one_by_one, side_by_side = seeds_loops(regime, args.seeds, args.gan_steps, args.eval_every)
+        comparisons = {f"WGAN {regime}, {args.seeds} seeds x {args.gan_steps} steps":
+                       (lambda regime=regime: seeds_loops(regime, args.seeds, args.gan_steps, args.eval_every))
+                       for regime in ("gp", "sn")}
+        comparisons[f"06's author GP arm (conv critic), {args.digit_seeds} seeds x {args.digit_steps} steps, "
+                    "wall time with fresh networks"] = lambda: digit_seeds_loops(args.digit_seeds, args.digit_steps,
+                                                                                 args.digit_steps)
+        for name, make in comparisons.items():
+            one_by_one, side_by_side = make()
             one_by_one(), side_by_side()  # compile both
             times = {"one_by_one": [], "side_by_side": []}
             for r in range(args.rounds):
