@@ -211,8 +211,9 @@ def write_table(folder: Path) -> None:
             ratio = row["ratio_scanned_over_per_step"]
             lines.append(f"| {res['backend']} | {res['device']} | {res['machine']} | {name} | "
                          f"{row['per_step_s']:.3f} | {row['scanned_s']:.3f} | {ratio:.2f} |")
-    seeds = ["", "Many runs of one WGAN on JAX (`lipnb.train_wgans`): median training seconds over rounds, the "
-             "runs one after another (each a scanned loop) against side by side in one vmapped step.", "",
+    seeds = ["", "Many runs of one WGAN on JAX (`lipnb.train_wgans`, `DigitWGAN.run_many`): median seconds over "
+             "rounds, the runs one after another (each a compiled loop) against side by side in one vmapped step.",
+             "",
              "| backend | device | machine | runs | one after another, s | side by side, s | ratio |",
              "|---|---|---|---|---|---|---|"]
     for path in sorted(folder.glob("dispatch_*.json")):
