@@ -133,7 +133,7 @@ def accuracies(model, unit):
 # %%
 def train(method, setting, **fit):
     """One model of a method at a setting per unit, each on its unit's data and seed
-    (lipnb.fit_classifiers: side by side on JAX, except GP's, whose penalties each keep a
+    (lipnb.fit_classifiers: side by side on a GPU with JAX, except GP's, whose penalties each keep a
     random stream)."""
     built = [build(method, setting, s) for s in SEEDS]
     models, extras = [m for m, _ in built], [e for _, e in built]

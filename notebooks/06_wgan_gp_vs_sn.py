@@ -148,8 +148,8 @@ def gan_runs(name, arm, cells, steps, eval_every, slopes=False):
     """Train one GAN per ``(gp_weight, learning_rate, seed)`` of ``cells``; log the score
     against the validation and test samples at every evaluation.
 
-    lipnb.train_wgans trains them side by side on JAX (one step for all) and one after
-    another on TensorFlow, with the same numbers. With ``slopes`` every evaluation also
+    lipnb.train_wgans trains them side by side on a GPU with JAX (one step for all), one after
+    another otherwise, with the same numbers. With ``slopes`` every evaluation also
     logs the critic's slopes (lipnb.critic_slopes).
     """
     make, std = TOY[name]
@@ -413,7 +413,7 @@ def digit_fd(generator):
 
 
 # Each arm is compiled once (lipnb.DigitWGAN) and trained from every seed's fresh weights,
-# the seeds side by side on JAX.
+# the seeds side by side on a GPU with JAX.
 author_logs, author_samples = {}, {}
 for arm, spec in AUTHOR_ARMS.items():
     author_gan = lipnb.DigitWGAN(**spec, learning_rate=2e-4, beta_1=0.5, batch=64, n_critic=5, latent_dim=32)

@@ -138,7 +138,7 @@ def train(k, regime, seeds, conditional=True, gp_weight=1.0, holdout_offset=98):
     """Train one GAN per seed on K classes; return ``{seed: (gan, scores of its final samples)}``.
 
     lipnb.train_wgans builds both MLPs of each run (seeded with the run's seed) and trains
-    the seeds side by side on JAX, one after another on TensorFlow, with the same numbers.
+    the seeds side by side on a GPU with JAX, otherwise one after another, with the same numbers.
     """
     data = {s: mixture(20000, k, np.random.default_rng([run.seed, k, s])) for s in seeds}
     trained = lipnb.train_wgans(

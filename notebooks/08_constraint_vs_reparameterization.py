@@ -222,7 +222,7 @@ for variant in VARIANTS:
             critic, regime = build_critic(variant, hidden, run.seed + s)
             outcomes[variant].append(lipnb.train_wgan(data, regime, run.size.steps, evaluate, generator=generator,
                                                       critic=critic, seed=run.seed + s, **training)[1])
-    else:  # lipnb builds these critics itself (make_critic), and trains the seeds side by side on JAX
+    else:  # lipnb builds these critics itself (make_critic), and trains the seeds side by side on a GPU
         _, regime = build_critic(variant, hidden, run.seed)
         trained = lipnb.train_wgans([lipnb.GANRun(data, evaluate, seed=run.seed + s) for s in range(run.size.seeds)],
                                     regime, run.size.steps, hidden=hidden, **training)

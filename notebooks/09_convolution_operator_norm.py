@@ -188,7 +188,7 @@ run.claim(
 networks = {mode: [] for mode in ("lipnb", "lipnb-operator")}
 seeds = [run.seed + s for s in range(run.size.seeds)]
 for mode in networks:
-    # One network per seed; lipnb.fit_classifiers trains them side by side on JAX.
+    # One network per seed; lipnb.fit_classifiers trains them side by side on a GPU (JAX).
     models = [lipnb.conv_critic(normalization=mode, outputs=10, seed=seed) for seed in seeds]
     lipnb.fit_classifiers(models, [(x_train, y_train)] * len(models), epochs=run.size.epochs, seeds=seeds)
     for s, model in enumerate(models):

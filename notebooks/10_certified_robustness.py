@@ -170,7 +170,7 @@ def build(arm, unit, setting):
 
 
 def train(arm, setting, splits):
-    """One model of an arm at a setting per unit, each on its unit's split; side by side on JAX."""
+    """One model of an arm at a setting per unit, each on its unit's split; side by side on a GPU."""
     models = [build(arm, unit, setting) for unit in splits]
     extra = (lambda m, xb, yb: lipnb.l2_penalty(m, setting)) if arm == "l2" else None
     lipnb.fit_classifiers(models, list(splits.values()), epochs=run.size.epochs,
