@@ -498,8 +498,7 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     those of a fresh compile (a test checks this), but an architecture compiles once however
     many seeds, learning rates and penalty weights it trains: on a GPU, compiling would
     otherwise take longer than training.
-    Networks passed in are always trained as given, and so is the ``"constraint"`` regime
-    except on JAX (its projection keeps state outside the model). To train many seeds or settings of
+    Networks passed in are always trained as given. To train many seeds or settings of
     one architecture at once, use :func:`train_wgans`.
 
     Returns:
@@ -512,13 +511,7 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     architecture = _Architecture(regime, tuple(x.shape[1:]), str(x.dtype), labels is not None, num_classes,
                                  tuple(hidden), activation, int(latent_dim), int(batch_size), int(n_critic),
                                  float(beta_1), float(beta_2), loss)
-    # The spectral projection of the "constraint" regime keeps its power-iteration vectors
-    # outside the model (a Keras constraint has no variables). On JAX they are part of the
-    # state copied in and out (_state_of); elsewhere a reused WGAN would carry them from
-    # one run into the next.
-    reusable = regime != "constraint" or backend.name() == "jax"
-    runner = architecture.compiled(seed) if generator is None and critic is None and reuse_compiled and reusable \
-        else None
+    runner = architecture.compiled(seed) if generator is None and critic is None and reuse_compiled else None
     gan = architecture.build(seed, learning_rate, gp_weight, generator, critic)
     if runner is None:
         runner = gan
@@ -597,9 +590,9 @@ def train_wgans(runs: Sequence[GANRun], regime: str, steps: int, *, batched: boo
     return _train_batched(runs, regime, int(steps), own, settings)
 
 
-_TRAIN_WGAN_SETTINGS = {"num_classes", "hidden", "activation", "latent_dim", "batch_size", "n_critic",
-                        "learning_rate", "beta_1", "beta_2", "gp_weight", "eval_every", "loss",
-                        "reuse_compiled", "verbose", "generator", "critic"}
+# Every keyword of train_wgan but what each GANRun holds (its data, evaluation and seed).
+_TRAIN_WGAN_SETTINGS = {name for name, p in inspect.signature(train_wgan).parameters.items()
+                        if p.kind is inspect.Parameter.KEYWORD_ONLY} - {"labels", "seed"}
 
 
 def _train_batched(runs, regime, steps, own, settings):
@@ -665,12 +658,13 @@ def _train_batched(runs, regime, steps, own, settings):
 def _state_of(gan: WGAN) -> list:
     """Every variable a training step reads or writes, in a fixed order.
 
-    On JAX that includes the power-iteration vectors of lipnb constraints (the
-    "constraint" regime), which live outside the model and which its compiled steps carry.
+    That includes the power-iteration vectors of lipnb constraints (the "constraint"
+    regime's projection), which live outside the model: a reused WGAN copies them in and
+    out like the weights, and compiled JAX steps carry them.
     """
     from lipnb.operators import ensure_vectors
 
-    vectors = [*ensure_vectors(gan.critic), *ensure_vectors(gan.generator)] if backend.name() == "jax" else []
+    vectors = [*ensure_vectors(gan.critic), *ensure_vectors(gan.generator)]
     return [*gan.variables, *gan.metrics_variables, *gan.critic_optimizer.variables,
             *gan.generator_optimizer.variables, *vectors]
 

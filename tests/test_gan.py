@@ -196,8 +196,9 @@ def test_train_wgan_reuses_a_compiled_gan_without_changing_any_number(regime, co
     before = [np.array(w) for w in first.get_weights()]
     reused, reused_records = lipnb.train_wgan(x, regime, 6, evaluate, seed=5, **kwargs)
     assert draws() == after_fresh
-    # The constraint regime's projection keeps state outside the model: not reused (but on JAX).
-    assert len(lipnb.gan._COMPILED) == (0 if regime == "constraint" and keras.backend.backend() != "jax" else 1)
+    # One compiled WGAN served all three runs (the constraint regime's projection vectors,
+    # which live outside the model, are copied in and out with the rest of the state).
+    assert len(lipnb.gan._COMPILED) == 1
     assert untimed(reused_records) == untimed(fresh_records)
     for a, b in zip(fresh.get_weights(), reused.get_weights()):
         np.testing.assert_array_equal(a, b)
