@@ -25,6 +25,7 @@ from lipnb import backend
 from lipnb.gan import copy_variables, image_generator
 from lipnb.operators import MatrixOperator, power_step
 from lipnb.penalties import gradient_penalty
+from lipnb.training import evaluation_chunks
 from lipnb.validation import nonnegative_int, number, positive_int
 
 __all__ = ["per_call_sn", "batch_moments", "DCGANCritic", "DigitWGAN"]
@@ -307,15 +308,12 @@ class DigitWGAN:
 
         streams = [(np.random.default_rng(s), np.random.default_rng([s, 1])) for s in seeds]
         records = [[dict(step=0, critic_steps=0, **evaluate(with_generator_of(i)))] for i in range(len(seeds))]
-        done = 0
-        while done < steps:
-            chunk = min(eval_every - done % eval_every, steps - done)  # up to the next evaluation
+        for chunk, done, due in evaluation_chunks(steps, eval_every):
             per_run = [[self._draws(images, *stream) for _ in range(chunk)] for stream in streams]
             per_step = tuple(np.stack([np.stack([d[j] for d in run]) for run in per_run]).astype("float32")
                              for j in range(4))
             _, values = backend.wait(self._batched_step(values, per_step))
-            done += chunk
-            if done % eval_every == 0:
+            if due:
                 for i, log in enumerate(records):
                     log.append(dict(step=done, critic_steps=done * self.n_critic, **evaluate(with_generator_of(i))))
         return [(log, [ops.convert_to_numpy(with_generator_of(i).weights[j].value)

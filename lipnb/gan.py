@@ -28,6 +28,7 @@ from lipnb import backend
 from lipnb.constraints import SpectralProjection, WeightClip
 from lipnb.layers import MaxMin, SpectralNormalization
 from lipnb.penalties import gradient_penalty
+from lipnb.training import evaluation_chunks
 from lipnb.validation import number, one_of, positive_int, twin_variables
 
 __all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "train_wgans", "GANRun", "mlp_critic",
@@ -470,15 +471,12 @@ def _fit_scanned(gan: WGAN, stream, steps: int, log: SampleQuality) -> None:
     gan.reset_metrics()
     log.set_model(gan)
     log.on_train_begin()
-    done = 0
-    while done < steps:
-        chunk = min(log.every - done % log.every, steps - done)  # up to the next evaluation
+    for chunk, done, _ in evaluation_chunks(steps, log.every):
         batches = [next(batches_of) for _ in range(chunk)]
         batches = [b if isinstance(b, (tuple, list)) else (b,) for b in batches]  # tf.data: bare tensors
         backend.wait(step(tuple(np.stack(parts) for parts in zip(*batches))))  # the clock must see the work
-        for i in range(chunk):
-            log.on_train_batch_end(done + i)
-        done += chunk
+        for i in range(done - chunk, done):
+            log.on_train_batch_end(i)
 
 
 def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes=None, generator=None,
@@ -633,9 +631,8 @@ def _train_batched(runs, regime, steps, own, settings):
     for gan, log in zip(gans, logs):
         log.records.append(dict(step=0, critic_steps=0, seconds=0.0, **log.evaluate(gan)))
     values = stacked()
-    done, seconds = 0, 0.0
-    while done < steps:
-        chunk = min(every - done % every, steps - done)  # up to the next evaluation
+    seconds = 0.0
+    for chunk, done, due in evaluation_chunks(steps, every):
         per_run = []
         for stream in streams:
             batches = [next(stream) for _ in range(chunk)]
@@ -644,11 +641,10 @@ def _train_batched(runs, regime, steps, own, settings):
         start = time.perf_counter()
         _, values = backend.wait(step(values, per_step))
         seconds += time.perf_counter() - start
-        done += chunk
         for i, (gan, state, log) in enumerate(zip(gans, states, logs)):
             for variable, value in zip(state, values):
                 variable.assign(value[i])
-            if done % every == 0:
+            if due:
                 log.records.append(dict(step=done, critic_steps=done * gan.n_critic, seconds=seconds,
                                         **log.evaluate(gan)))
         values = stacked()

@@ -6,7 +6,7 @@ import numpy as np
 
 from lipnb.validation import positive_int
 
-__all__ = ["l2_penalty", "parameter_trajectory"]
+__all__ = ["evaluation_chunks", "l2_penalty", "parameter_trajectory"]
 
 
 def l2_penalty(model, l2: float):
@@ -64,3 +64,21 @@ def parameter_trajectory(model, optimizer, x, y, steps: int, batch_size: int = 6
         step(x[idx], y[idx])
         trajectory.append(flat())
     return np.stack(trajectory)
+
+
+def evaluation_chunks(steps: int, every: int):
+    """Split ``steps`` training steps at every ``every``-th step, where a run is evaluated.
+
+    Yields ``(chunk, done, evaluate)``: the steps to run in one compiled call, the steps
+    done after it, and whether an evaluation is due then (not after a last, partial
+    chunk). A loop of compiled calls then stops exactly where the evaluations fall.
+
+    >>> list(evaluation_chunks(7, 3))
+    [(3, 3, True), (3, 6, True), (1, 7, False)]
+    """
+    steps, every = positive_int(steps, "steps"), positive_int(every, "every")
+    done = 0
+    while done < steps:
+        chunk = min(every - done % every, steps - done)
+        done += chunk
+        yield chunk, done, done % every == 0

@@ -59,6 +59,19 @@ def test_flip_radius_finds_the_linear_decision_boundary():
         lipnb.flip_radius(model, x, lower=0.0, upper=1.0, bisections=0)
 
 
+def test_attack_flips_exactly_the_points_beyond_the_linear_boundary():
+    """Two opposite classes: a point flips iff its radius exceeds |u.x| / |u|."""
+    u = RNG.standard_normal(3)
+    x = RNG.standard_normal((40, 3)).astype("float32")
+    model = linear_model(np.stack([u, -u], axis=1), np.zeros(2))
+    distance = np.abs(x @ u) / np.linalg.norm(u)
+    radius = np.where(np.arange(40) % 2 == 0, distance * 0.9, distance * 1.1)
+    flips = lipnb.attack_flips(model, x, radius, steps=20)
+    np.testing.assert_array_equal(flips, np.arange(40) % 2 == 1)
+    with pytest.raises(ValueError, match="radius"):
+        lipnb.attack_flips(model, x, -1.0)
+
+
 def sn_mlp(seed):
     init = keras.initializers.GlorotUniform
     return keras.Sequential([keras.Input((6,)),
