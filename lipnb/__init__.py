@@ -14,8 +14,7 @@ from lipnb.bounds import (
     lipschitz_upper_bound,
     normalized_layer_sigmas,
 )
-from lipnb.certify import (attack_flips, certified_accuracy, certified_radius, flip_radius, logit_margins,
-                           margin_attack)
+from lipnb.certify import attack_flips, certified_accuracy, certified_radius, flip_radius, logit_margins, margin_attack
 from lipnb.constraints import FrobeniusBall, SpectralProjection, WeightClip
 from lipnb.conv import conv_operator_matrix, conv_operator_norm, conv_operator_norm_bound
 from lipnb.data import (

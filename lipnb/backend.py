@@ -79,7 +79,19 @@ def side_by_side() -> bool:
     Yes on JAX with an accelerator, which one small model leaves almost idle. Not on a CPU:
     there one such model already keeps the cores busy; side by side saved little for MLPs
     and ran vmapped convolutions at about half the speed (``benchmarks/gpu_notes.md``).
+
+    The environment variable ``LIPNB_SIDE_BY_SIDE`` overrides this for a whole run (a
+    notebook's, say): ``1`` side by side (JAX only), ``0`` one after another.
     """
+    import os
+
+    forced = os.environ.get("LIPNB_SIDE_BY_SIDE", "").strip()
+    if forced not in ("", "0", "1"):
+        raise ValueError(f"LIPNB_SIDE_BY_SIDE must be 0, 1 or unset, got {forced!r}")
+    if forced == "1" and name() != "jax":
+        raise ValueError(f"LIPNB_SIDE_BY_SIDE=1 needs Keras's JAX backend; this Keras runs on {name()!r}")
+    if forced:
+        return forced == "1"
     if name() != "jax":
         return False
     import jax

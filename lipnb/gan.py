@@ -42,7 +42,13 @@ def _check_regime(regime):
     return one_of(regime, "regime", REGIMES)
 
 
-def _dense_factory(regime, clip: float, seed: int):
+def _check_projection(regime, projection):
+    one_of(projection, "projection", SpectralProjection.MODES)
+    if projection != "clip" and regime != "constraint":
+        raise ValueError(f"projection={projection!r} is the 'constraint' regime's; regime {regime!r} has none")
+
+
+def _dense_factory(regime, clip: float, seed: int, projection: str = "clip"):
     """Dense layers for a critic of the given regime."""
     count = [0]
 
@@ -52,7 +58,7 @@ def _dense_factory(regime, clip: float, seed: int):
         if regime == "clip":
             kwargs.update(kernel_constraint=WeightClip(clip), bias_constraint=WeightClip(clip))
         if regime == "constraint":
-            kwargs.update(kernel_constraint=SpectralProjection(1.0))
+            kwargs.update(kernel_constraint=SpectralProjection(1.0, mode=projection))
         layer = keras.layers.Dense(units, **kwargs)
         if regime == "sn":
             return SpectralNormalization(layer, name=name)
@@ -68,12 +74,16 @@ ACTIVATIONS = ("leaky_relu", "maxmin")
 
 def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 128, 128),
                num_classes: int | None = None, clip: float = 0.01, seed: int = 0,
-               activation: str = "leaky_relu") -> keras.Model:
+               activation: str = "leaky_relu", projection: str = "clip") -> keras.Model:
     """An MLP critic ``f(x)`` (or ``f(x, y)`` with a class projection) for the given regime.
 
     ``activation="maxmin"`` puts :class:`lipnb.MaxMin` after each hidden layer instead of
     leaky relu (Anil et al. 2019): it keeps the gradient norm that norm-constrained relu
     networks lose, so a spectrally normalized critic can reach slope 1 (notebook 06).
+
+    ``projection`` is the ``"constraint"`` regime's :class:`lipnb.SpectralProjection`
+    mode after each step: ``"clip"`` onto the unit ball, or ``"divide"`` by the norm
+    estimate (the article's ``W <- W / sigma``; notebook 08).
 
     Conditional critics use the projection of Miyato & Koyama (2018):
     ``f(x, y) = w^T phi(x) + <E[y], phi(x)>``, with ``E`` an embedding (spectrally
@@ -81,10 +91,11 @@ def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 12
     """
     _check_regime(regime)
     one_of(activation, "activation", ACTIVATIONS)
+    _check_projection(regime, projection)
     if activation == "maxmin" and any(int(u) % 2 for u in hidden):
         raise ValueError(f"MaxMin pairs units: every hidden width must be even, got {tuple(hidden)}")
 
-    dense = _dense_factory(regime, clip, seed)
+    dense = _dense_factory(regime, clip, seed, projection)
     x_in = keras.Input((input_dim,), name="x")
     h = x_in
     for units in hidden:
@@ -106,11 +117,15 @@ def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 12
     return keras.Model([x_in, y_in], keras.layers.Add()([score, projection]), name=f"critic_{regime}")
 
 
-def make_critic(regime: str, input_shape=(2,), num_classes=None, seed: int = 0, **kwargs) -> keras.Model:
-    """An MLP critic for vectors, or lipnb's conv critic for 8x8 images, for a regime."""
+def make_critic(regime: str, input_shape=(2,), num_classes=None, seed: int = 0, projection: str = "clip",
+                **kwargs) -> keras.Model:
+    """An MLP critic for vectors, or lipnb's conv critic for 8x8 images, for a regime
+    (``projection``: the ``"constraint"`` regime's, as in :func:`mlp_critic`)."""
     _check_regime(regime)
+    _check_projection(regime, projection)
     if len(input_shape) == 1:
-        return mlp_critic(regime, input_dim=int(input_shape[0]), num_classes=num_classes, seed=seed, **kwargs)
+        return mlp_critic(regime, input_dim=int(input_shape[0]), num_classes=num_classes, seed=seed,
+                          projection=projection, **kwargs)
     from lipnb.models import conv_critic
 
     if num_classes is not None:
@@ -118,7 +133,8 @@ def make_critic(regime: str, input_shape=(2,), num_classes=None, seed: int = 0, 
     norm = {"sn": "lipnb", "keras-sn": "keras"}.get(regime)
     critic = conv_critic(input_shape=tuple(input_shape), normalization=norm, seed=seed)
     if regime in ("clip", "constraint"):
-        constraint = WeightClip(kwargs.get("clip", 0.01)) if regime == "clip" else SpectralProjection(1.0)
+        constraint = WeightClip(kwargs.get("clip", 0.01)) if regime == "clip" \
+            else SpectralProjection(1.0, mode=projection)
         for layer in critic.layers:
             if hasattr(layer, "kernel"):
                 layer.kernel.constraint = constraint
@@ -481,14 +497,18 @@ def _fit_scanned(gan: WGAN, stream, steps: int, log: SampleQuality) -> None:
 
 def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes=None, generator=None,
                critic=None, hidden: Sequence[int] = (128, 128, 128), activation: str = "leaky_relu",
-               latent_dim: int = 2, batch_size: int = 256, n_critic: int = 5, learning_rate: float = 1e-4,
-               beta_1: float = 0.0, beta_2: float = 0.9, gp_weight: float = 10.0, eval_every: int = 50,
+               generator_hidden: Sequence[int] | None = None, output_activation: str | None = None,
+               projection: str = "clip", latent_dim: int = 2, batch_size: int = 256, n_critic: int = 5,
+               learning_rate: float = 1e-4, beta_1: float = 0.0, beta_2: float = 0.9, gp_weight: float = 10.0,
+               eval_every: int = 50,
                loss: str = "wasserstein", seed: int = 0, reuse_compiled: bool = True, verbose: int = 0):
     """Build (unless given) and train a WGAN for ``steps`` generator steps; log sample quality.
 
-    Unless ``generator``/``critic`` are given, both are MLPs with ``hidden`` units per
-    layer, seeded with ``seed``; the critic uses ``activation`` (``"leaky_relu"`` or
-    ``"maxmin"``) and is built for ``regime`` by :func:`make_critic`.
+    Unless ``generator``/``critic`` are given, both are MLPs seeded with ``seed``: the
+    critic has ``hidden`` units per layer and ``activation`` (``"leaky_relu"`` or
+    ``"maxmin"``), built for ``regime`` (and ``projection``) by :func:`make_critic`; the
+    generator has ``generator_hidden`` units per layer (by default ``hidden``) and
+    ``output_activation`` on its output (by default none).
 
     When it builds both networks and ``reuse_compiled`` is on, the training runs on a
     compiled WGAN kept for these settings, loaded with this seed's fresh weights, seed
@@ -506,9 +526,7 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
 
     seed_everything(seed)
     x = np.asarray(x)
-    architecture = _Architecture(regime, tuple(x.shape[1:]), str(x.dtype), labels is not None, num_classes,
-                                 tuple(hidden), activation, int(latent_dim), int(batch_size), int(n_critic),
-                                 float(beta_1), float(beta_2), loss)
+    architecture = _Architecture.of(regime, x, labels is not None, locals())
     runner = architecture.compiled(seed) if generator is None and critic is None and reuse_compiled else None
     gan = architecture.build(seed, learning_rate, gp_weight, generator, critic)
     if runner is None:
@@ -602,11 +620,7 @@ def _train_batched(runs, regime, steps, own, settings):
     defaults = {k: p.default for k, p in inspect.signature(train_wgan).parameters.items()
                 if p.default is not inspect.Parameter.empty}
     cfg = {**defaults, **settings}
-    x0 = np.asarray(runs[0].x)
-    architecture = _Architecture(regime, tuple(x0.shape[1:]), str(x0.dtype), runs[0].labels is not None,
-                                 cfg["num_classes"], tuple(cfg["hidden"]), cfg["activation"], int(cfg["latent_dim"]),
-                                 int(cfg["batch_size"]), int(cfg["n_critic"]), float(cfg["beta_1"]),
-                                 float(cfg["beta_2"]), cfg["loss"])
+    architecture = _Architecture.of(regime, np.asarray(runs[0].x), runs[0].labels is not None, cfg)
     runner = architecture.compiled(runs[0].seed)
     gans, streams, logs = [], [], []
     for run in runs:
@@ -676,6 +690,9 @@ class _Architecture(NamedTuple):
     num_classes: int | None
     hidden: tuple
     activation: str
+    generator_hidden: tuple
+    output_activation: str | None
+    projection: str
     latent_dim: int
     batch_size: int
     n_critic: int
@@ -683,12 +700,22 @@ class _Architecture(NamedTuple):
     beta_2: float
     loss: str
 
+    @classmethod
+    def of(cls, regime, x, labelled, settings) -> "_Architecture":
+        """The architecture of data ``x`` under ``settings`` (train_wgan's keywords)."""
+        generator_hidden = settings["hidden"] if settings["generator_hidden"] is None else settings["generator_hidden"]
+        return cls(regime, tuple(x.shape[1:]), str(x.dtype), labelled, settings["num_classes"],
+                   tuple(settings["hidden"]), settings["activation"], tuple(generator_hidden),
+                   settings["output_activation"], settings["projection"], int(settings["latent_dim"]),
+                   int(settings["batch_size"]), int(settings["n_critic"]), float(settings["beta_1"]),
+                   float(settings["beta_2"]), settings["loss"])
+
     def build(self, seed, learning_rate, gp_weight, generator=None, critic=None) -> WGAN:
         gen = generator if generator is not None else mlp_generator(
-            latent_dim=self.latent_dim, output_dim=int(np.prod(self.shape)), hidden=self.hidden,
-            num_classes=self.num_classes, seed=seed)
+            latent_dim=self.latent_dim, output_dim=int(np.prod(self.shape)), hidden=self.generator_hidden,
+            num_classes=self.num_classes, output_activation=self.output_activation, seed=seed)
         crit = critic if critic is not None else make_critic(
-            self.regime, input_shape=self.shape, num_classes=self.num_classes, seed=seed,
+            self.regime, input_shape=self.shape, num_classes=self.num_classes, seed=seed, projection=self.projection,
             **({"hidden": self.hidden, "activation": self.activation} if len(self.shape) == 1 else {}))
         gan = WGAN(gen, crit, regime=self.regime, n_critic=self.n_critic, gp_weight=gp_weight,
                    num_classes=self.num_classes, loss=self.loss, seed=seed)

@@ -217,7 +217,11 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
         extra_loss: as in :func:`fit_classifier`: one function for every model, or a list
             of one per model. Side by side a shared one is traced once, on the first model,
             so it may not keep state of its own (a seed generator of its own, say): that is
-            an error there. A list, which may hold such state, trains one by one.
+            an error there. A list trains side by side only when every item lists its
+            state in a ``variables`` attribute, in the same shapes (each its own seed
+            generator's ``state``, say): the first item is traced, and each model gets its
+            own item's state, so the items must be one function that differs only in that
+            state (made by one factory). A list without it trains one by one.
 
     Returns:
         One ``{"loss": [...]}`` per model, in order.
@@ -242,11 +246,13 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
     per_model = isinstance(extra_loss, (list, tuple))
     if per_model and len(extra_loss) != len(models):
         raise ValueError(f"got {len(models)} models but {len(extra_loss)} extra losses")
-    if per_model and batched:
-        raise ValueError("models with one extra loss each train one by one; give one shared extra_loss to "
-                         "train them side by side")
-    batched = backend.side_by_side() and not per_model if batched is None else bool(batched)
     extras = list(extra_loss) if per_model else [extra_loss] * len(models)
+    extra_states = [list(getattr(e, "variables", None) or []) for e in extras] if per_model else None
+    stackable = not per_model or all(hasattr(e, "variables") for e in extras)
+    if not stackable and batched:
+        raise ValueError("models with one extra loss each train one by one unless each extra loss lists its state "
+                         "in a `variables` attribute; or give one shared extra_loss to train them side by side")
+    batched = backend.side_by_side() and stackable if batched is None else bool(batched)
     if not batched or len(models) == 1:
         return [fit_classifier(m, x, y, epochs, batch_size=batch_size, optimizer=make_optimizer(), seed=s,
                                extra_loss=e) for m, (x, y), s, e in zip(models, data, seeds, extras)]
@@ -269,9 +275,12 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
         opt.build(model.trainable_variables)
         _warm_up_spectral_layers(model)
         states.append(list(model.variables) + list(opt.variables) + ensure_vectors(model))
+    if per_model:  # each model's own extra loss state, stacked like its weights
+        for state, extra_state in zip(states, extra_states):
+            state.extend(extra_state)
     for state in states[1:]:
         twin_variables(state, states[0])
-    train = backend.compile_batched(classifier_step(models[0], optimizers[0], extra_loss), states[0])
+    train = backend.compile_batched(classifier_step(models[0], optimizers[0], extras[0]), states[0])
     orders = np.stack([np.concatenate([rng.permutation(n)[: steps * batch_size].reshape(steps, batch_size)
                                        for _ in range(epochs)])
                        for rng in (np.random.default_rng(s) for s in seeds)])

@@ -104,6 +104,7 @@ def true_class_penalty(weight, seed):
             model(inputs, training=training), labels, axis=1)[:, 0]
         return weight * lipnb.gradient_penalty(critic, x, keras.ops.roll(x, 1, axis=0), one_sided=True,
                                                seed=draws)
+    penalty.variables = [draws.state]  # its state, which lets lipnb.fit_classifiers train the seeds side by side
     return penalty
 
 def build(method, setting, model_seed):
@@ -133,8 +134,8 @@ def accuracies(model, unit):
 # %%
 def train(method, setting, **fit):
     """One model of a method at a setting per unit, each on its unit's data and seed
-    (lipnb.fit_classifiers: side by side on a GPU with JAX, except GP's, whose penalties each keep a
-    random stream)."""
+    (lipnb.fit_classifiers: side by side on a GPU with JAX, GP's penalties each with their own random
+    stream)."""
     built = [build(method, setting, s) for s in SEEDS]
     models, extras = [m for m, _ in built], [e for _, e in built]
     lipnb.fit_classifiers(models, [DATA[s]["fit"] for s in SEEDS], seeds=SEEDS,

@@ -198,35 +198,18 @@ def evaluate(gan):
         record[f"sigma_{i}"] = float(np.linalg.norm(w, 2))  # of the stored kernel
     return record
 
-def build_critic(variant, hidden, seed):
-    """The critic of a variant, and the regime train_wgan is told."""
-    if variant == "W ← W/σ":
-        critic = lipnb.make_critic("none", input_shape=(2,), hidden=hidden, seed=seed)
-        for layer in critic.layers:
-            if hasattr(layer, "kernel"):
-                layer.kernel.constraint = lipnb.SpectralProjection(1.0, mode="divide")
-        return critic, "constraint"
-    regime = {"lipnb SN": "sn", "Keras SN": "keras-sn", "clip to ball": "constraint"}[variant]
-    return lipnb.make_critic(regime, input_shape=(2,), hidden=hidden, seed=seed), regime
-
-VARIANTS = ("lipnb SN", "Keras SN", "clip to ball", "W ← W/σ")
+# Each variant: train_wgan's regime and, for the post-step constraint, the projection's mode.
+VARIANT_SETTINGS = {"lipnb SN": ("sn", "clip"), "Keras SN": ("keras-sn", "clip"), "clip to ball": ("constraint", "clip"),
+                    "W ← W/σ": ("constraint", "divide")}
 hidden = (run.size.width,) * 3
 training = dict(eval_every=run.size.eval_every, learning_rate=1e-3, beta_1=0.5)
 outcomes = {}
-for variant in VARIANTS:
-    if variant == "W ← W/σ":  # a critic of our own: train_wgan trains it as given, one seed at a time
-        outcomes[variant] = []
-        for s in range(run.size.seeds):
-            lipnb.seed_everything(run.seed + s)
-            generator = lipnb.mlp_generator(latent_dim=2, output_dim=2, hidden=hidden, seed=run.seed + s)
-            critic, regime = build_critic(variant, hidden, run.seed + s)
-            outcomes[variant].append(lipnb.train_wgan(data, regime, run.size.steps, evaluate, generator=generator,
-                                                      critic=critic, seed=run.seed + s, **training)[1])
-    else:  # lipnb builds these critics itself (make_critic), and trains the seeds side by side on a GPU
-        _, regime = build_critic(variant, hidden, run.seed)
-        trained = lipnb.train_wgans([lipnb.GANRun(data, evaluate, seed=run.seed + s) for s in range(run.size.seeds)],
-                                    regime, run.size.steps, hidden=hidden, **training)
-        outcomes[variant] = [records for _, records in trained]
+for variant, (regime, projection) in VARIANT_SETTINGS.items():
+    # lipnb builds each seed's networks and trains the seeds side by side on a GPU.
+    trained = lipnb.train_wgans([lipnb.GANRun(data, evaluate, seed=run.seed + s) for s in range(run.size.seeds)],
+                                regime, run.size.steps, hidden=hidden, projection=projection, **training)
+    outcomes[variant] = [records for _, records in trained]
+VARIANTS = tuple(VARIANT_SETTINGS)
 critic_steps = [r["critic_steps"] for r in outcomes[VARIANTS[0]][0]]
 series = lambda variant, key: np.array([[r[key] for r in log] for log in outcomes[variant]])  # noqa: E731
 
@@ -319,7 +302,7 @@ for ax, variant in zip(axes, VARIANTS):
 axes[0].set_ylabel(r"stable rank $\|W\|_F^2/\|W\|_2^2$")
 axes[1].legend(title="median over seeds", fontsize=7, title_fontsize=7, loc="upper right")
 fig.suptitle("Stable rank of the critic's hidden layers during training (thin lines: single seeds)", fontsize=11);
-kernel_shapes = [tuple(k.shape) for k in hidden_kernels(critic)]  # the same in every variant
+kernel_shapes = [tuple(k.shape) for k in hidden_kernels(trained[0][0].critic)]  # the same in every variant
 lipnb.show_table([{"variant": v, "layer": layer, "kernel": "×".join(map(str, kernel_shapes[layer - 1])),
                    "initial stable rank": np.median(series(v, f"stable_rank_{layer}")[:, 0]),
                    "final stable rank": np.median(series(v, f"stable_rank_{layer}")[:, -1]),

@@ -165,6 +165,26 @@ def test_train_wgan_builds_networks_of_the_given_width_and_activation():
     assert len(records) == 3
 
 
+def test_train_wgan_builds_the_generator_and_projection_it_is_told():
+    """The generator's own widths and output activation; the constraint regime's projection
+    mode (W <- W / sigma, notebook 08), each kernel holding the norm at exactly 1 after a step."""
+    x = lipnb.eight_gaussians(512, np.random.default_rng(0))[0]
+    gan, _ = lipnb.train_wgan(x, "constraint", 2, lambda g: {}, hidden=(16, 16), generator_hidden=(8, 4),
+                              output_activation="tanh", projection="divide", batch_size=32, eval_every=1, seed=0)
+    dense = [l for l in gan.generator.layers if isinstance(l, keras.layers.Dense)]
+    assert [l.units for l in dense] == [8, 4, 2] and dense[-1].activation is keras.activations.tanh
+    modes = {l.kernel.constraint.mode for l in gan.critic.layers if isinstance(l, keras.layers.Dense)}
+    assert modes == {"divide"}
+    for layer in gan.critic.layers:
+        if isinstance(layer, keras.layers.Dense):
+            # One power iteration per step from a tracked vector: near 1, from above or below.
+            assert abs(np.linalg.norm(keras.ops.convert_to_numpy(layer.kernel), 2) - 1.0) < 0.05
+    with pytest.raises(ValueError, match="'constraint' regime's"):
+        lipnb.make_critic("sn", projection="divide")
+    with pytest.raises(ValueError, match="projection"):
+        lipnb.make_critic("constraint", projection="rescale")
+
+
 @pytest.mark.parametrize("regime, conditional", [("gp", False), ("sn", False), ("gp", True), ("keras-sn", False),
                                                  ("constraint", False)])
 def test_train_wgan_reuses_a_compiled_gan_without_changing_any_number(regime, conditional):
@@ -209,9 +229,11 @@ def test_train_wgan_reuses_a_compiled_gan_without_changing_any_number(regime, co
     lipnb.gan.clear_compiled()
 
 
-@pytest.mark.parametrize("regime, conditional", [("gp", False), ("sn", False), ("gp", True), ("keras-sn", False),
-                                                 ("constraint", False)])
-def test_train_wgans_gives_each_run_what_train_wgan_gives_it(regime, conditional):
+@pytest.mark.parametrize("regime, conditional, extra", [
+    ("gp", False, {}), ("sn", False, {}), ("gp", True, {}), ("keras-sn", False, {}), ("constraint", False, {}),
+    ("constraint", False, dict(projection="divide", generator_hidden=(8,), output_activation="tanh"))],
+    ids=["gp", "sn", "gp-conditional", "keras-sn", "constraint", "divide-own-generator"])
+def test_train_wgans_gives_each_run_what_train_wgan_gives_it(regime, conditional, extra):
     """Runs with their own data, seeds, learning rates and penalty weights. On JAX they train
     side by side in one vmapped step: every evaluation must match the run trained alone, up
     to the rounding of batched arithmetic. Elsewhere they train one by one, exactly."""
@@ -226,7 +248,7 @@ def test_train_wgans_gives_each_run_what_train_wgan_gives_it(regime, conditional
             lipnb.GANRun(x[::-1].copy(), evaluate, seed=2, labels=labels, learning_rate=3e-4, gp_weight=5.0),
             lipnb.GANRun(x, evaluate, seed=3, labels=labels)]
     shared = dict(hidden=(16, 16), batch_size=32, eval_every=3, num_classes=3 if conditional else None,
-                  learning_rate=1e-4, gp_weight=0.5)
+                  learning_rate=1e-4, gp_weight=0.5, **extra)
     together = lipnb.train_wgans(runs, regime, 7, batched=keras.backend.backend() == "jax", **shared)
     assert len(together) == 3
     for run, (gan, records) in zip(runs, together):

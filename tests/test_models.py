@@ -79,6 +79,35 @@ def test_fit_classifiers_gives_each_model_what_fit_classifier_gives_it():
                                        rtol=1e-4, atol=1e-5)
 
 
+def test_fit_classifiers_trains_extra_losses_with_their_own_state_side_by_side():
+    """One extra loss per model, each with its own random stream (a gradient penalty's
+    interpolation weights, notebook 05), listed in `variables`: side by side on JAX each
+    model must still draw from its own stream, as it does alone."""
+    x, y = classification_data()
+
+    def penalty(seed):
+        draws = keras.random.SeedGenerator(seed)
+
+        def extra(model, xb, yb):
+            noise = keras.random.uniform(keras.ops.shape(xb), seed=draws)
+            return 1e-2 * keras.ops.mean(keras.ops.square(model(xb * noise, training=True)))
+        extra.variables = [draws.state]
+        return extra
+
+    seeds = (1, 2, 3)
+    together = [regularized_classifier(s) for s in seeds]
+    histories = lipnb.fit_classifiers(together, [(x, y)] * 3, epochs=3, batch_size=16, seeds=seeds,
+                                      extra_loss=[penalty(10 + s) for s in seeds],
+                                      batched=keras.backend.backend() == "jax")
+    finals = []
+    for s, model, history in zip(seeds, together, histories):
+        alone = regularized_classifier(s)
+        expected = lipnb.fit_classifier(alone, x, y, epochs=3, batch_size=16, seed=s, extra_loss=penalty(10 + s))
+        np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-4)
+        finals.append(history["loss"][-1])
+    assert len(set(finals)) == 3  # three streams, three outcomes: a shared stream would not be caught otherwise
+
+
 def test_fit_classifiers_rejects_bad_input():
     x, y = classification_data()
     models = [small_classifier(0), small_classifier(1)]
@@ -90,7 +119,7 @@ def test_fit_classifiers_rejects_bad_input():
         lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, seeds=[0])
     with pytest.raises(ValueError, match="extra losses"):
         lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, extra_loss=[None])
-    with pytest.raises(ValueError, match="one by one"):
+    with pytest.raises(ValueError, match="one by one unless"):
         lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, extra_loss=[None, None], batched=True)
     with pytest.raises(ValueError, match="fresh optimizer"):
         lipnb.fit_classifiers(models, [(x, y)] * 2, epochs=1, optimizer=keras.optimizers.Adam())
@@ -139,3 +168,24 @@ def test_a_scanned_step_equals_the_same_step_called_in_a_loop():
     np.testing.assert_allclose(scanned, looped, rtol=1e-5)
     for a, b in zip(scanned_state, looped_state):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_side_by_side_default_and_its_override(monkeypatch):
+    """Side by side by default only on JAX with an accelerator; LIPNB_SIDE_BY_SIDE forces
+    either way (1 on JAX only), and anything else is an error that names the variable."""
+    import jax
+
+    jax_backend = keras.backend.backend() == "jax"
+    monkeypatch.delenv("LIPNB_SIDE_BY_SIDE", raising=False)
+    assert lipnb.backend.side_by_side() == (jax_backend and jax.default_backend() != "cpu")
+    monkeypatch.setenv("LIPNB_SIDE_BY_SIDE", "0")
+    assert lipnb.backend.side_by_side() is False
+    monkeypatch.setenv("LIPNB_SIDE_BY_SIDE", "1")
+    if jax_backend:
+        assert lipnb.backend.side_by_side() is True
+    else:
+        with pytest.raises(ValueError, match="needs Keras's JAX backend"):
+            lipnb.backend.side_by_side()
+    monkeypatch.setenv("LIPNB_SIDE_BY_SIDE", "yes")
+    with pytest.raises(ValueError, match="LIPNB_SIDE_BY_SIDE must be"):
+        lipnb.backend.side_by_side()
