@@ -23,6 +23,7 @@ by side, ``jax.vmap``); :func:`wait` for the asynchronous device before a clock 
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import keras
 from keras import ops
@@ -279,10 +280,17 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
         nonlocal jitted
         if jitted is None:
             # State that fn assigns beyond the variables given (a seed generator's state,
-            # say) must be carried, or each call would start from the same values.
+            # say) must be carried, or each call would start from the same values. The
+            # first trace finds it; JAX keeps that trace for the call, unless state was
+            # missing and the step must be traced again with it.
+            assigned = {}
+            jitted = jax.jit(functools.partial(pure, assigned=assigned))
+            jitted.trace([v.value for v in variables], *args)
             known = {id(v) for v in variables}
-            variables.extend(v for k, v in _assigned_by(pure, variables, args, scan).items() if k not in known)
-            jitted = jax.jit(pure)
+            missing = [v for k, v in assigned.items() if k not in known]
+            if missing:
+                variables.extend(missing)
+                jitted = jax.jit(pure)
         out, values = jitted([v.value for v in variables], *args)
         for v, x in zip(variables, values):
             v.assign(x)
@@ -320,13 +328,14 @@ def compile_batched(fn, variables):
     def call(values, per_step, *per_run):
         nonlocal jitted
         if jitted is None:
-            first = tuple(a[0] for a in per_step), *(a[0] for a in per_run)
+            assigned = {}  # filled by the first trace, which JAX keeps for the call
+            traced = jax.jit(jax.vmap(functools.partial(pure, assigned=assigned), in_axes=(0, 0) + (0,) * len(per_run)))
+            traced.trace(list(values), tuple(per_step), *per_run)
             known = {id(v) for v in variables}
-            missing = [v.path for k, v in _assigned_by(pure, variables, first, True, [x[0] for x in values]).items()
-                       if k not in known]
+            missing = [v.path for k, v in assigned.items() if k not in known]
             if missing:
                 raise ValueError(f"the step assigns variables that are not in `variables`: {missing}")
-            jitted = jax.jit(jax.vmap(pure, in_axes=(0, 0) + (0,) * len(per_run)))
+            jitted = traced
         return jitted(list(values), tuple(per_step), *per_run)
 
     return call
@@ -359,21 +368,6 @@ def _pure_step(fn, variables, *, scan: bool):
         return outs, values
 
     return scanned
-
-
-def _assigned_by(pure, variables, args, scan: bool, values=None) -> dict:
-    """Every variable that one abstract trace of ``pure`` assigns (``id -> variable``)."""
-    import jax
-
-    assigned = {}
-    values = [v.value for v in variables] if values is None else values
-    if scan:  # one step is enough to see what a step assigns
-        per_step, *shared = args
-        jax.eval_shape(lambda vals, *a: pure(vals, *a, assigned=assigned), values,
-                       tuple(a[:1] for a in per_step), *shared)
-    else:
-        jax.eval_shape(lambda vals, *a: pure(vals, *a, assigned=assigned), values, *args)
-    return assigned
 
 
 def _looped(step):
