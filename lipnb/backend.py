@@ -81,8 +81,11 @@ def side_by_side() -> bool:
     there one such model already keeps the cores busy; side by side saved little for MLPs
     and ran vmapped convolutions at about half the speed (``benchmarks/gpu_notes.md``).
 
-    The environment variable ``LIPNB_SIDE_BY_SIDE`` overrides this for a whole run (a
-    notebook's, say): ``1`` side by side (JAX only), ``0`` one after another.
+    The environment variable ``LIPNB_SIDE_BY_SIDE`` overrides this default for a whole run
+    (a notebook's, say): ``1`` side by side (JAX only), ``0`` one after another. A
+    ``batched=`` argument given to a call overrides both; runs that cannot be stacked
+    (:func:`lipnb.fit_classifiers` with per-model extra losses that list no state) train
+    one after another whatever the default.
     """
     import os
 
@@ -256,7 +259,7 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
     scope and writes the new values back after each call. PyTorch runs it eagerly. ``fn``
     may call :func:`value_and_grad` and an optimizer's ``apply_gradients``. On JAX,
     variables that ``fn`` assigns but that are not in ``variables`` (a seed generator's
-    state) are found by one abstract trace and carried too.
+    state) are found by the first trace (which JAX then reuses) and carried too.
 
     ``jit_compile`` matters on TensorFlow only. Its graph executor is not bit-reproducible
     for some training steps (a WGAN-GP conv critic's double backpropagation gave results
@@ -284,13 +287,14 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
             # first trace finds it; JAX keeps that trace for the call, unless state was
             # missing and the step must be traced again with it.
             assigned = {}
-            jitted = jax.jit(functools.partial(pure, assigned=assigned))
-            jitted.trace([v.value for v in variables], *args)
+            traced = jax.jit(functools.partial(pure, assigned=assigned))
+            traced.trace([v.value for v in variables], *args)
             known = {id(v) for v in variables}
             missing = [v for k, v in assigned.items() if k not in known]
             if missing:
                 variables.extend(missing)
-                jitted = jax.jit(pure)
+                traced = jax.jit(pure)
+            jitted = traced  # only once the check has run: a failed first trace checks again
         out, values = jitted([v.value for v in variables], *args)
         for v, x in zip(variables, values):
             v.assign(x)
@@ -383,8 +387,8 @@ class _RecordingScope(keras.StatelessScope):
     """A stateless scope that also remembers which variables were assigned.
 
     ``carries``: every variable assigned in it is carried to the next step (the scopes of
-    :func:`compile_stateful` and :func:`compile_batched`, which find such variables by an
-    abstract trace, and scopes nested in them that pass their updates on).
+    :func:`compile_stateful` and :func:`compile_batched`, which find such variables in
+    their first trace, and scopes nested in them that pass their updates on).
     """
 
     def __init__(self, assigned: dict, carries: bool = False):

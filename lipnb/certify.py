@@ -123,8 +123,6 @@ def margin_attack(model, x, radius, steps: int = 50, step_size: float | None = N
     """
     from keras import ops
 
-    from lipnb import backend
-
     steps = positive_int(steps, "steps")
     x0 = to_numpy(x).astype(np.float32)
     n = len(x0)
@@ -137,19 +135,7 @@ def margin_attack(model, x, radius, steps: int = 50, step_size: float | None = N
     n_classes = to_numpy(model(x0[:1], training=False)).reshape(1, -1).shape[1]
     onehot = ops.convert_to_tensor(np.eye(n_classes, dtype=np.float32)[classes])
 
-    def margin(t, onehot):
-        logits = ops.reshape(ops.cast(model(t, training=False), "float32"), (n, -1))
-        top = ops.sum(logits * onehot, axis=1)
-        others = ops.max(logits - 1e9 * onehot, axis=1)
-        return top - others
-
-    def gradient(t, onehot):
-        return backend.input_gradient(lambda u: margin(u, onehot), t)[1]
-
-    if backend.name() == "jax":
-        # Eagerly JAX dispatches every op of every step on its own (on a GPU, far more
-        # costly than the step); traced once, with the weights as arguments, it does not.
-        gradient = backend.compile_stateful(gradient, model.variables)
+    gradient = _margin_gradient(model)
 
     def norms(a):
         return np.sqrt(np.sum(np.square(a.reshape(n, -1), dtype=np.float64), axis=1)).reshape(shape)
@@ -161,6 +147,35 @@ def margin_attack(model, x, radius, steps: int = 50, step_size: float | None = N
         d = xa - x0
         xa = (x0 + d * np.minimum(1.0, r.reshape(shape) / np.maximum(norms(d), 1e-12))).astype(np.float32)
     return xa
+
+
+def _margin_gradient(model):
+    """``gradient(x, onehot)``: the input gradient of the margin of the classes ``onehot``.
+
+    On JAX it is traced once per model and batch shape, with the weights as arguments, and
+    kept on the model: eagerly JAX dispatches every op of every step on its own (on a GPU,
+    far more costly than the step), and a new trace per attack would repeat the tracing.
+    """
+    from keras import ops
+
+    from lipnb import backend
+
+    def margin(t, onehot):
+        logits = ops.reshape(ops.cast(model(t, training=False), "float32"), (ops.shape(t)[0], -1))
+        top = ops.sum(logits * onehot, axis=1)
+        others = ops.max(logits - 1e9 * onehot, axis=1)
+        return top - others
+
+    def gradient(t, onehot):
+        return backend.input_gradient(lambda u: margin(u, onehot), t)[1]
+
+    if backend.name() != "jax":
+        return gradient
+    kept = getattr(model, "_lipnb_margin_gradient", None)
+    if kept is None:
+        kept = backend.compile_stateful(gradient, model.variables)
+        object.__setattr__(model, "_lipnb_margin_gradient", kept)  # not a tracked attribute of the model
+    return kept
 
 
 def attack_flips(model, x, radius, steps: int = 50, step_size: float | None = None) -> np.ndarray:

@@ -113,8 +113,8 @@ def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 12
         embed = SpectralNormalization(embed)
     elif regime == "keras-sn":
         embed = keras.layers.SpectralNormalization(embed)
-    projection = keras.layers.Dot(axes=1)([embed(y_in), h])
-    return keras.Model([x_in, y_in], keras.layers.Add()([score, projection]), name=f"critic_{regime}")
+    class_term = keras.layers.Dot(axes=1)([embed(y_in), h])
+    return keras.Model([x_in, y_in], keras.layers.Add()([score, class_term]), name=f"critic_{regime}")
 
 
 def make_critic(regime: str, input_shape=(2,), num_classes=None, seed: int = 0, projection: str = "clip",
@@ -524,9 +524,18 @@ def train_wgan(x, regime: str, steps: int, evaluate, *, labels=None, num_classes
     """
     from lipnb.repro import seed_everything
 
+    steps = positive_int(steps, "steps")
+    if generator is not None and (generator_hidden is not None or output_activation is not None):
+        raise ValueError("generator_hidden and output_activation shape the generator train_wgan builds; "
+                         "a generator was given")
+    if critic is not None and projection != "clip":
+        raise ValueError("projection shapes the critic train_wgan builds; a critic was given")
     seed_everything(seed)
     x = np.asarray(x)
-    architecture = _Architecture.of(regime, x, labels is not None, locals())
+    architecture = _Architecture.of(regime, x, labels is not None, dict(
+        num_classes=num_classes, hidden=hidden, activation=activation, generator_hidden=generator_hidden,
+        output_activation=output_activation, projection=projection, latent_dim=latent_dim,
+        batch_size=batch_size, n_critic=n_critic, beta_1=beta_1, beta_2=beta_2, loss=loss))
     runner = architecture.compiled(seed) if generator is None and critic is None and reuse_compiled else None
     gan = architecture.build(seed, learning_rate, gp_weight, generator, critic)
     if runner is None:
@@ -578,6 +587,7 @@ def train_wgans(runs: Sequence[GANRun], regime: str, steps: int, *, batched: boo
     Returns:
         ``[(gan, records), ...]`` in the order of ``runs``.
     """
+    steps = positive_int(steps, "steps")
     runs = [r if isinstance(r, GANRun) else GANRun(**r) for r in runs]
     if not runs:
         raise ValueError("train_wgans needs at least one run")
@@ -703,6 +713,7 @@ class _Architecture(NamedTuple):
     @classmethod
     def of(cls, regime, x, labelled, settings) -> "_Architecture":
         """The architecture of data ``x`` under ``settings`` (train_wgan's keywords)."""
+        _check_projection(regime, settings["projection"])
         generator_hidden = settings["hidden"] if settings["generator_hidden"] is None else settings["generator_hidden"]
         return cls(regime, tuple(x.shape[1:]), str(x.dtype), labelled, settings["num_classes"],
                    tuple(settings["hidden"]), settings["activation"], tuple(generator_hidden),

@@ -252,6 +252,12 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
     if not stackable and batched:
         raise ValueError("models with one extra loss each train one by one unless each extra loss lists its state "
                          "in a `variables` attribute; or give one shared extra_loss to train them side by side")
+    if per_model and stackable and len({getattr(e, "__code__", type(e)) for e in extras}) > 1:
+        # Side by side only the first is traced: the others may differ in state, not in code.
+        if batched:
+            raise ValueError("extra losses train side by side only as one function (one factory's closures) that "
+                             "differs in its `variables`; these are different functions")
+        stackable = False
     batched = backend.side_by_side() and stackable if batched is None else bool(batched)
     if not batched or len(models) == 1:
         return [fit_classifier(m, x, y, epochs, batch_size=batch_size, optimizer=make_optimizer(), seed=s,
@@ -276,6 +282,10 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
         _warm_up_spectral_layers(model)
         states.append(list(model.variables) + list(opt.variables) + ensure_vectors(model))
     if per_model:  # each model's own extra loss state, stacked like its weights
+        shapes = [[tuple(v.shape) for v in extra_state] for extra_state in extra_states]
+        if any(s != shapes[0] for s in shapes):
+            raise ValueError("side by side, the extra losses' `variables` must match in number and shapes; "
+                             f"got {shapes}")
         for state, extra_state in zip(states, extra_states):
             state.extend(extra_state)
     for state in states[1:]:

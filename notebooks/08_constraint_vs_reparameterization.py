@@ -155,9 +155,9 @@ run.claim(
 # * **clip to ball**: the post-step projection $W\leftarrow W\min(1,1/\sigma)$, which
 #   `make_critic("constraint")` uses;
 # * **W ← W/σ**: the article's exact post-step constraint, dividing by $\sigma$ after
-#   every step. We build the plain critic and set `SpectralProjection(1.0, mode="divide")`
-#   as each kernel's `constraint`; Keras's optimizer applies a variable's constraint right
-#   after its update, as it does for `kernel_constraint`.
+#   every step: `SpectralProjection(1.0, mode="divide")` as each kernel's
+#   `kernel_constraint` (`train_wgan(..., projection="divide")`), which Keras's optimizer
+#   applies right after the kernel's update.
 #
 # Both post-step variants compute the forward pass with the stored $W$, so at
 # $\sigma(W)=1$ they apply the same gradient $G$ as the "post-step constraint" above; they

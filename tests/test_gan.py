@@ -169,20 +169,36 @@ def test_train_wgan_builds_the_generator_and_projection_it_is_told():
     """The generator's own widths and output activation; the constraint regime's projection
     mode (W <- W / sigma, notebook 08), each kernel holding the norm at exactly 1 after a step."""
     x = lipnb.eight_gaussians(512, np.random.default_rng(0))[0]
-    gan, _ = lipnb.train_wgan(x, "constraint", 2, lambda g: {}, hidden=(16, 16), generator_hidden=(8, 4),
-                              output_activation="tanh", projection="divide", batch_size=32, eval_every=1, seed=0)
+    settings = dict(hidden=(16, 16), generator_hidden=(8, 4), output_activation="tanh", batch_size=32,
+                    eval_every=1, learning_rate=1e-2, seed=0)
+    modes = lambda g: {l.kernel.constraint.mode for l in g.critic.layers  # noqa: E731
+                       if isinstance(l, keras.layers.Dense)}
+    lipnb.gan.clear_compiled()
+    gan, _ = lipnb.train_wgan(x, "constraint", 3, lambda g: {}, projection="divide", **settings)
     dense = [l for l in gan.generator.layers if isinstance(l, keras.layers.Dense)]
     assert [l.units for l in dense] == [8, 4, 2] and dense[-1].activation is keras.activations.tanh
-    modes = {l.kernel.constraint.mode for l in gan.critic.layers if isinstance(l, keras.layers.Dense)}
-    assert modes == {"divide"}
+    # Both the WGAN returned and the compiled one that trained it divide; clipping is another
+    # architecture, with a compiled WGAN of its own.
+    assert modes(gan) == {"divide"} and [modes(g) for g in lipnb.gan._COMPILED.values()] == [{"divide"}]
+    lipnb.train_wgan(x, "constraint", 3, lambda g: {}, **settings)
+    assert sorted(map(sorted, (modes(g) for g in lipnb.gan._COMPILED.values()))) == [["clip"], ["divide"]]
+    lipnb.gan.clear_compiled()
     for layer in gan.critic.layers:
         if isinstance(layer, keras.layers.Dense):
-            # One power iteration per step from a tracked vector: near 1, from above or below.
+            # One power iteration per step from a tracked vector: near 1, not exactly.
             assert abs(np.linalg.norm(keras.ops.convert_to_numpy(layer.kernel), 2) - 1.0) < 0.05
     with pytest.raises(ValueError, match="'constraint' regime's"):
         lipnb.make_critic("sn", projection="divide")
     with pytest.raises(ValueError, match="projection"):
         lipnb.make_critic("constraint", projection="rescale")
+    with pytest.raises(ValueError, match="'constraint' regime's"):
+        lipnb.train_wgan(x, "sn", 3, lambda g: {}, projection="divide", **settings)
+    with pytest.raises(ValueError, match="a critic was given"):
+        lipnb.train_wgan(x, "constraint", 3, lambda g: {}, projection="divide", critic=lipnb.make_critic("none"))
+    with pytest.raises(ValueError, match="a generator was given"):
+        lipnb.train_wgan(x, "sn", 3, lambda g: {}, output_activation="tanh", generator=lipnb.mlp_generator())
+    with pytest.raises(ValueError, match="steps"):
+        lipnb.train_wgan(x, "sn", 0, lambda g: {})
 
 
 @pytest.mark.parametrize("regime, conditional", [("gp", False), ("sn", False), ("gp", True), ("keras-sn", False),

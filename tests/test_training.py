@@ -26,3 +26,20 @@ def _parameter_trajectory_sgd_matches_weight_decay():
     np.testing.assert_allclose(ta, tb, atol=1e-6 if keras.backend.backend() == "torch" else 1e-13)
     with pytest.raises(ValueError, match="steps"):
         lipnb.parameter_trajectory(a, keras.optimizers.SGD(0.1), x, y, steps=0)
+
+
+@pytest.mark.parametrize("steps, every, expected", [
+    (7, 3, [(3, 3, True), (3, 6, True), (1, 7, False)]),
+    (6, 3, [(3, 3, True), (3, 6, True)]),
+    (2, 5, [(2, 2, False)]),
+    (3, 1, [(1, 1, True), (1, 2, True), (1, 3, True)]),
+])
+def test_evaluation_chunks_stop_where_evaluations_fall(steps, every, expected):
+    assert list(lipnb.training.evaluation_chunks(steps, every)) == expected
+
+
+def test_evaluation_chunks_reject_zero():
+    with pytest.raises(ValueError, match="steps"):
+        list(lipnb.training.evaluation_chunks(0, 3))
+    with pytest.raises(ValueError, match="every"):
+        list(lipnb.training.evaluation_chunks(3, 0))
