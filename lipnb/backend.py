@@ -125,6 +125,31 @@ def float64() -> str:
     return "float64"
 
 
+def input_jacobian(fn, x):
+    """The Jacobian of ``fn`` at each example of ``x``, shape ``(n, outputs, *x.shape[1:])``.
+
+    ``fn`` maps a batch ``(n, ...)`` to outputs ``(n, outputs)``, each example's outputs
+    depending on that example alone (a model at inference). TensorFlow and PyTorch take one
+    input gradient per output. JAX maps one vector-Jacobian product over the outputs
+    (``jax.vmap``): a traced program of one gradient, not one gradient per output, which
+    for a layer with hundreds of outputs is what tracing and compiling it cost.
+    """
+    x = ops.convert_to_tensor(x)
+    n = ops.shape(x)[0]
+    if name() != "jax":
+        outputs = int(ops.shape(fn(x))[1])
+        rows = [input_gradient(lambda t, k=k: fn(t)[:, k], x)[1] for k in range(outputs)]
+        return ops.stack(rows, axis=1)
+    import jax
+
+    with _child_scope():  # as in input_gradient: state the call assigns stays inside
+        y, pullback = jax.vjp(fn, x)
+        outputs = y.shape[1]
+        basis = ops.broadcast_to(ops.eye(outputs, dtype=y.dtype)[:, None, :], (outputs, n, outputs))
+        (rows,) = jax.vmap(pullback)(basis)
+    return ops.moveaxis(rows, 0, 1)
+
+
 def input_gradient(fn, x, *, differentiable: bool = False):
     """``(fn(x), d sum(fn(x)) / dx)``.
 

@@ -216,12 +216,10 @@ def jacobian_spectral_norms(model, x, batch_size: int = 256) -> np.ndarray:
     n_out = int(np.prod(ops.shape(model(arr[:1], training=False))[1:]))
 
     def jacobian(xb):
-        # One input gradient per output unit (examples are independent at inference).
+        # Examples are independent at inference: one Jacobian per example, (n, outputs, inputs).
         n = ops.shape(xb)[0]
-        rows = [ops.reshape(backend.input_gradient(
-            lambda t, k=k: ops.reshape(model(t, training=False), (n, -1))[:, k], xb)[1], (n, -1))
-            for k in range(n_out)]
-        return ops.stack(rows, axis=1)
+        jac = backend.input_jacobian(lambda t: ops.reshape(model(t, training=False), (n, -1)), xb)
+        return ops.reshape(jac, (n, n_out, -1))
 
     if backend.name() == "jax":
         # Eagerly, JAX dispatches (and first compiles) every op of every gradient on its

@@ -134,3 +134,20 @@ def test_upper_bound_handles_convolutions_and_residual_blocks():
     sn = keras.Sequential([keras.Input((6,)), lipnb.SpectralNormalization(keras.layers.Dense(4)),
                            keras.layers.ReLU(), lipnb.SpectralNormalization(keras.layers.Dense(1))])
     assert lipnb.lipschitz_upper_bound(sn) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_input_jacobian_is_each_examples_jacobian():
+    """tanh(x W) per example: J = diag(1 - tanh^2) W^T, shape (n, outputs, *input shape)."""
+    w = RNG.standard_normal((6, 5)).astype(np.float32)
+    x = RNG.standard_normal((4, 2, 3)).astype(np.float32)
+    fn = lambda t: keras.ops.tanh(keras.ops.reshape(t, (4, 6)) @ w)  # noqa: E731
+    jac = keras.ops.convert_to_numpy(lipnb.backend.input_jacobian(fn, x))
+    assert jac.shape == (4, 5, 2, 3)
+    slope = 1 - np.tanh(x.reshape(4, 6) @ w) ** 2
+    expected = slope[:, :, None] * w.T[None]
+    np.testing.assert_allclose(jac.reshape(4, 5, 6), expected, rtol=1e-4, atol=1e-6)
+    # And the spectral norms built on it, for a model whose outputs are an image.
+    conv = keras.Sequential([keras.Input((5, 5, 1)), keras.layers.Conv2D(2, 3, padding="same", use_bias=False)])
+    exact = lipnb.conv_operator_norm(keras.ops.convert_to_numpy(conv.layers[0].kernel), (5, 5), padding="same")
+    np.testing.assert_allclose(lipnb.jacobian_spectral_norms(conv, RNG.standard_normal((3, 5, 5, 1))), exact,
+                               rtol=1e-4)
