@@ -140,7 +140,7 @@ def test_input_jacobian_is_each_examples_jacobian():
     """tanh(x W) per example: J = diag(1 - tanh^2) W^T, shape (n, outputs, *input shape)."""
     w = RNG.standard_normal((6, 5)).astype(np.float32)
     x = RNG.standard_normal((4, 2, 3)).astype(np.float32)
-    fn = lambda t: keras.ops.tanh(keras.ops.reshape(t, (4, 6)) @ w)  # noqa: E731
+    fn = lambda t: keras.ops.tanh(keras.ops.matmul(keras.ops.reshape(t, (4, 6)), w))  # noqa: E731
     jac = keras.ops.convert_to_numpy(lipnb.backend.input_jacobian(fn, x))
     assert jac.shape == (4, 5, 2, 3)
     slope = 1 - np.tanh(x.reshape(4, 6) @ w) ** 2
