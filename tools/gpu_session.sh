@@ -14,7 +14,7 @@ nvidia-smi > build/gpu/nvidia-smi.txt 2>&1
 KERAS_BACKEND=jax timeout "${BENCH_SECONDS:-150}" "$PYTHON" benchmarks/bench_dispatch.py --out build/gpu \
     > build/gpu/bench_dispatch.log 2>&1
 echo "bench_dispatch exit $?" >> build/gpu/bench_dispatch.log
-PROFILE=${PROFILE:-quick} JOBS=${JOBS:-5} BUDGET=${BUDGET:-420} OUT_DIR=build/gpu SITE="$SITE" \
+PROFILE=${PROFILE:-quick} JOBS=${JOBS:-5} BUDGET=${BUDGET:-420} OUT_DIR=build/gpu SITE="$SITE" WHEELS_INSTALLED=1 \
     bash tools/run_on_gpu_node.sh > build/gpu/run.log 2>&1
 echo "notebooks exit $?" >> build/gpu/run.log
 tar czf "$OUT/gpu_session.tgz" build/gpu "build/jax/${PROFILE:-quick}" "build/tmp/${PROFILE:-quick}-jax" 2>/dev/null

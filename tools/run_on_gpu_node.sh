@@ -9,7 +9,9 @@
 set -euo pipefail
 PYTHON=${PYTHON:-python3}
 SITE=${SITE:-/tmp/lipnb-site}
-"$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
+if [ -z "${WHEELS_INSTALLED:-}" ]; then  # tools/gpu_session.sh installs them first, and says so
+  "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" .whl/*.whl
+fi
 export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 state="$PWD/build/state"
 mkdir -p "$state"
