@@ -31,7 +31,7 @@ from keras import ops
 from lipnb._keras_compat import get_stateless_scope
 
 __all__ = ["SUPPORTED", "name", "input_gradient", "value_and_grad", "linear_adjoint", "init_scope",
-           "is_traced", "compile_stateful", "compile_batched", "side_by_side", "carries_state", "wait",
+           "is_traced", "compile_stateful", "compile_batched", "side_by_side", "batched", "carries_state", "wait",
            "float64"]
 
 SUPPORTED = ("tensorflow", "jax", "torch")
@@ -101,6 +101,18 @@ def side_by_side() -> bool:
     import jax
 
     return jax.default_backend() != "cpu"
+
+
+def batched(requested: bool | None, stackable: bool = True) -> bool:
+    """Whether a call that trains many runs (``batched=requested``) trains them side by side:
+    as requested, or by default where :func:`side_by_side` says so and the runs can be
+    stacked. Side by side off JAX is an error that names the backend.
+    """
+    if requested is None:
+        return side_by_side() and stackable
+    if requested and name() != "jax":
+        raise ValueError(f"batched training runs on the JAX backend; this Keras runs on {name()!r}")
+    return bool(requested)
 
 
 def carries_state() -> bool:

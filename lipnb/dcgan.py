@@ -283,10 +283,7 @@ class DigitWGAN:
         seeds = [nonnegative_int(s, "seed") for s in seeds]
         if not seeds:
             raise ValueError("run_many needs at least one seed")
-        batched = backend.side_by_side() if batched is None else bool(batched)
-        if batched and backend.name() != "jax":
-            raise ValueError(f"batched training runs on the JAX backend; this Keras runs on {backend.name()!r}")
-        if not batched or len(seeds) == 1:
+        if not backend.batched(batched) or len(seeds) == 1:
             return [(self.run(images, s, steps, eval_every, evaluate), self.generator.get_weights()) for s in seeds]
         steps, eval_every = positive_int(steps, "steps"), positive_int(eval_every, "eval_every")
         images = self._checked(images)

@@ -122,12 +122,12 @@ def make_critic(regime: str, input_shape=(2,), num_classes=None, seed: int = 0, 
     """An MLP critic for vectors, or lipnb's conv critic for 8x8 images, for a regime
     (``projection``: the ``"constraint"`` regime's, as in :func:`mlp_critic`)."""
     _check_regime(regime)
-    _check_projection(regime, projection)
     if len(input_shape) == 1:
         return mlp_critic(regime, input_dim=int(input_shape[0]), num_classes=num_classes, seed=seed,
                           projection=projection, **kwargs)
     from lipnb.models import conv_critic
 
+    _check_projection(regime, projection)
     if num_classes is not None:
         raise ValueError("conditional image critics are not provided; use an MLP critic on flattened images")
     norm = {"sn": "lipnb", "keras-sn": "keras"}.get(regime)
@@ -608,11 +608,8 @@ def train_wgans(runs: Sequence[GANRun], regime: str, steps: int, *, batched: boo
                     else run.learning_rate,
                     gp_weight=settings.get("gp_weight", 10.0) if run.gp_weight is None else run.gp_weight)
 
-    batched = backend.side_by_side() if batched is None else bool(batched)
-    if not batched or len(runs) == 1:
+    if not backend.batched(batched) or len(runs) == 1:
         return [train_wgan(r.x, regime, steps, r.evaluate, labels=r.labels, seed=r.seed, **own(r)) for r in runs]
-    if backend.name() != "jax":
-        raise ValueError(f"batched training runs on the JAX backend; this Keras runs on {backend.name()!r}")
     return _train_batched(runs, regime, int(steps), own, settings)
 
 

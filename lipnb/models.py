@@ -258,12 +258,9 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
             raise ValueError("extra losses train side by side only as one function (one factory's closures) that "
                              "differs in its `variables`; these are different functions")
         stackable = False
-    batched = backend.side_by_side() and stackable if batched is None else bool(batched)
-    if not batched or len(models) == 1:
+    if not backend.batched(batched, stackable) or len(models) == 1:
         return [fit_classifier(m, x, y, epochs, batch_size=batch_size, optimizer=make_optimizer(), seed=s,
                                extra_loss=e) for m, (x, y), s, e in zip(models, data, seeds, extras)]
-    if backend.name() != "jax":
-        raise ValueError(f"batched training runs on the JAX backend; this Keras runs on {backend.name()!r}")
     epochs = positive_int(epochs, "epochs")
     xs = [np.asarray(x, dtype=models[0].inputs[0].dtype if models[0].inputs else "float32") for x, _ in data]
     ys = [np.asarray(y, dtype=np.int32) for _, y in data]

@@ -208,3 +208,18 @@ def test_side_by_side_default_and_its_override(monkeypatch):
     monkeypatch.setenv("LIPNB_SIDE_BY_SIDE", "yes")
     with pytest.raises(ValueError, match="LIPNB_SIDE_BY_SIDE must be"):
         lipnb.backend.side_by_side()
+
+
+def test_batched_resolves_a_request_against_the_backend(monkeypatch):
+    """One rule for train_wgans, fit_classifiers and run_many: a request stands (side by
+    side off JAX is an error), no request takes the default, and unstackable runs never
+    go side by side by default."""
+    monkeypatch.setenv("LIPNB_SIDE_BY_SIDE", "0")
+    assert lipnb.backend.batched(None) is False and lipnb.backend.batched(False) is False
+    if keras.backend.backend() == "jax":
+        assert lipnb.backend.batched(True) is True
+        monkeypatch.setenv("LIPNB_SIDE_BY_SIDE", "1")
+        assert lipnb.backend.batched(None) is True and lipnb.backend.batched(None, stackable=False) is False
+    else:
+        with pytest.raises(ValueError, match="runs on the JAX backend"):
+            lipnb.backend.batched(True)
