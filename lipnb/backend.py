@@ -325,13 +325,17 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
             # missing and the step must be traced again with it.
             assigned = {}
             traced = jax.jit(functools.partial(pure, assigned=assigned))
-            traced.trace([v.value for v in variables], *args)
+            first = traced.trace([v.value for v in variables], *args)
             known = {id(v) for v in variables}
             missing = [v for k, v in assigned.items() if k not in known]
             if missing:
                 variables.extend(missing)
                 traced = jax.jit(pure)
-            jitted = traced  # only once the check has run: a failed first trace checks again
+            jitted = traced
+            if scan and _slow_in_loops(first):
+                # XLA:CPU runs the gradients of convolutions inside a compiled loop many
+                # times slower than in a step compiled alone: there, loop in Python.
+                jitted = _stepwise(jax.jit(_pure_step(fn, variables, scan=False)))
         out, values = jitted([v.value for v in variables], *args)
         for v, x in zip(variables, values):
             v.assign(x)
@@ -371,12 +375,14 @@ def compile_batched(fn, variables):
         if jitted is None:
             assigned = {}  # filled by the first trace, which JAX keeps for the call
             traced = jax.jit(jax.vmap(functools.partial(pure, assigned=assigned), in_axes=(0, 0) + (0,) * len(per_run)))
-            traced.trace(list(values), tuple(per_step), *per_run)
+            first = traced.trace(list(values), tuple(per_step), *per_run)
             known = {id(v) for v in variables}
             missing = [v.path for k, v in assigned.items() if k not in known]
             if missing:
                 raise ValueError(f"the step assigns variables that are not in `variables`: {missing}")
             jitted = traced
+            if _slow_in_loops(first):  # as in compile_stateful: a Python loop over the vmapped step
+                jitted = _stepwise(jax.jit(jax.vmap(_pure_step(fn, variables, scan=False))), step_axis=1)
         return jitted(list(values), tuple(per_step), *per_run)
 
     return call
@@ -409,6 +415,50 @@ def _pure_step(fn, variables, *, scan: bool):
         return outs, values
 
     return scanned
+
+
+def _slow_in_loops(traced) -> bool:
+    """Whether a traced scan over training steps would run slowly as one compiled loop.
+
+    On a CPU, XLA compiles a convolution's gradients inside a loop body to far slower code
+    than the same step compiled alone (measured with JAX 0.10 on 2 cores: a kernel's
+    gradient about 70 times, the input's about 5 times; a known XLA:CPU problem). There a
+    call per step, whose dispatch costs microseconds, is much faster. Accelerators keep
+    the loop: there a dispatch per step is what costs.
+    """
+    import jax
+
+    return jax.default_backend() == "cpu" and _convolves(traced.jaxpr)
+
+
+def _convolves(jaxpr) -> bool:
+    """Whether a jaxpr, or any jaxpr nested in it (a scan's body, a jitted call), convolves."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            return True
+        for param in eqn.params.values():
+            for item in param if isinstance(param, (tuple, list)) else (param,):
+                inner = getattr(item, "jaxpr", item)  # a closed jaxpr holds an open one
+                if hasattr(inner, "eqns") and _convolves(inner):
+                    return True
+    return False
+
+
+def _stepwise(step, step_axis: int = 0):
+    """A scanned pure step (``(values, per_step, *shared) -> (outs, values)``) run as a
+    Python loop over the compiled single ``step``; ``per_step``'s steps on ``step_axis``."""
+    import jax
+    import jax.numpy as jnp
+
+    def call(values, per_step, *shared):
+        outs = []
+        for i in range(per_step[0].shape[step_axis]):
+            out, values = step(values, *[jnp.take(a, i, axis=step_axis) if step_axis else a[i] for a in per_step],
+                               *shared)
+            outs.append(out)
+        return jax.tree.map(lambda *parts: jnp.stack(parts, axis=step_axis), *outs), values
+
+    return call
 
 
 def _looped(step):

@@ -159,15 +159,34 @@ def test_fit_classifier_rejects_bad_input():
         lipnb.fit_classifier(small_classifier(0), x, y, epochs=1, batch_size=1000)
 
 
-def test_a_scanned_step_equals_the_same_step_called_in_a_loop():
-    """compile_stateful(..., scan=True) runs many steps in one call, with the same numbers."""
+def small_conv_classifier(seed):
+    init = keras.initializers.GlorotUniform
+    return keras.Sequential([keras.Input((6, 6, 1)),
+                             keras.layers.Conv2D(4, 3, strides=2, padding="same", activation="tanh",
+                                                 kernel_initializer=init(seed)),
+                             keras.layers.Flatten(),
+                             lipnb.SpectralNormalization(keras.layers.Dense(3, kernel_initializer=init(seed + 1)))])
+
+
+def image_data():
+    x, y = classification_data()
+    images = np.random.default_rng(3).standard_normal((96, 6, 6, 1)).astype("float32")
+    images[:, :3, :3, 0] += x[:, :1, None]  # the label's evidence in one corner
+    return images, y
+
+
+@pytest.mark.parametrize("make_model, data", [(small_classifier, classification_data),
+                                               (small_conv_classifier, image_data)], ids=["dense", "conv"])
+def test_a_scanned_step_equals_the_same_step_called_in_a_loop(make_model, data):
+    """compile_stateful(..., scan=True) runs many steps in one call, with the same numbers
+    (on JAX's CPU a convolutional step loops over the compiled step instead: the same)."""
     from lipnb import backend
 
-    x, y = classification_data()
+    x, y = data()
     order = np.random.default_rng(2).permutation(96)[:90].reshape(6, 15)
 
     def train(scan):
-        model = small_classifier(7)
+        model = make_model(7)
         optimizer = keras.optimizers.Adam(1e-2)
         optimizer.build(model.trainable_variables)
         lipnb.warm_up(model)
@@ -184,6 +203,51 @@ def test_a_scanned_step_equals_the_same_step_called_in_a_loop():
     np.testing.assert_allclose(scanned, looped, rtol=1e-5)
     for a, b in zip(scanned_state, looped_state):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_only_convolutional_steps_leave_the_compiled_loop_on_a_cpu():
+    """XLA:CPU runs a convolution's gradients inside a compiled loop many times slower
+    than alone, so there a scan over such steps loops in Python instead; a scan over dense
+    steps stays one compiled loop, and accelerators keep it for every step. (JAX is in
+    the environment whatever Keras's backend, so this runs on all of them.)"""
+    import jax
+
+    from lipnb import backend
+
+    def loss(w, x, convolve):
+        if convolve:
+            x = jax.lax.conv_general_dilated(x, w, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        else:
+            x = x.reshape(len(x), -1)[:, :18] @ w.reshape(18, 4)
+        return jax.numpy.sum(x ** 2)
+
+    def scanned(convolve):
+        def body(w, _):  # the gradient nested in a jitted call inside the scan, as in a training step
+            return w - 0.1 * jax.jit(jax.grad(loss), static_argnums=2)(w, x, convolve), None
+        return jax.jit(lambda w: jax.lax.scan(body, w, None, length=3)[0]).trace(w)
+
+    w, x = np.ones((3, 3, 2, 4), "float32"), np.ones((5, 4, 4, 2), "float32")
+    conv, dense = scanned(True), scanned(False)
+    assert backend._convolves(conv.jaxpr) and not backend._convolves(dense.jaxpr)
+    assert backend._slow_in_loops(conv) == (jax.default_backend() == "cpu")
+    assert not backend._slow_in_loops(dense)
+
+
+def test_convolutional_classifiers_side_by_side_end_where_they_would_alone():
+    """fit_classifiers side by side (JAX) with convolutions, which on a CPU loop over the
+    vmapped step: each model ends where fit_classifier takes it alone."""
+    x, y = image_data()
+    data = [(x, y), (x[::-1].copy(), y[::-1].copy())]
+    together = [small_conv_classifier(s) for s in (1, 2)]
+    histories = lipnb.fit_classifiers(together, data, epochs=3, batch_size=16, seeds=[4, 5],
+                                      batched=keras.backend.backend() == "jax")
+    for s, model, (xs, ys), seed, history in zip((1, 2), together, data, (4, 5), histories):
+        alone = small_conv_classifier(s)
+        expected = lipnb.fit_classifier(alone, xs, ys, epochs=3, batch_size=16, seed=seed)
+        np.testing.assert_allclose(history["loss"], expected["loss"], rtol=1e-4)
+        for a, b in zip(model.weights, alone.weights):
+            np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b),
+                                       rtol=1e-4, atol=1e-5)
 
 
 def test_side_by_side_default_and_its_override(monkeypatch):
