@@ -288,8 +288,10 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
     *shared)`` runs for each slice in turn, the state carried from one to the next, in one
     call; it returns ``fn``'s outputs stacked along that axis. On JAX this is one
     ``lax.scan``, so a whole loop of small steps costs one dispatch and one host round
-    trip instead of one per step: what decides the speed of small models on a GPU.
-    Elsewhere it loops over the compiled ``fn``.
+    trip instead of one per step: what decides the speed of small models on a GPU. On a
+    CPU, steps that convolve loop over the compiled step instead, as XLA:CPU runs a
+    convolution's gradients many times slower inside a compiled loop (``_slow_in_loops``).
+    Other backends loop over the compiled ``fn``.
 
     TensorFlow traces it once (``tf.function``; with ``jit_compile``, through XLA). JAX
     jits a pure version that takes the variables' values as state inside a stateless
@@ -357,7 +359,8 @@ def compile_batched(fn, variables):
     (runs, steps, ...) and the new state, and assigns nothing.
 
     Many seeds or settings of one small model then cost one dispatch per loop, and on a
-    GPU their steps run together: what turns a GPU's width into seeds per verdict.
+    GPU their steps run together: what turns a GPU's width into seeds per verdict. (On a
+    CPU, steps that convolve take a dispatch each, as in :func:`compile_stateful`.)
     ``variables`` must hold every variable ``fn`` assigns (a model's ``variables`` hold
     its seed generators' state); a missing one is an error, as its per-run values would
     have nowhere to live.
@@ -453,8 +456,8 @@ def _stepwise(step, step_axis: int = 0):
     def call(values, per_step, *shared):
         outs = []
         for i in range(per_step[0].shape[step_axis]):
-            out, values = step(values, *[jnp.take(a, i, axis=step_axis) if step_axis else a[i] for a in per_step],
-                               *shared)
+            at = (slice(None),) * step_axis + (i,)  # a view of a numpy array: no copy of the whole
+            out, values = step(values, *[a[at] for a in per_step], *shared)
             outs.append(out)
         return jax.tree.map(lambda *parts: jnp.stack(parts, axis=step_axis), *outs), values
 
