@@ -11,6 +11,12 @@ compiles every variant, in interleaved rounds; each figure is the median over ro
 - **Classifier** (digits, a 64-128-10 MLP, Adam, batch 32): ``--epochs`` epochs with one
   compiled call per minibatch step against one call for all of them (``fit_classifier``'s
   JAX path).
+- **Conv classifier** (notebook 10's: ``lipnb.conv_critic`` with 10 outputs on 8x8 digits,
+  Adam, batch 64): the same two ways, the loop compiled as one ``lax.scan`` on JAX even
+  where lipnb would not: XLA:CPU runs a convolution's gradients far slower inside a
+  compiled loop, so on a CPU lipnb takes a call per step for such steps
+  (``backend._slow_in_loops``). This row shows that choice's reason, and on a GPU whether
+  the loop pays there.
 
 On JAX a third comparison times many runs of one WGAN: ``--seeds`` seeds of notebook 06's
 networks, ``--gan-steps`` steps each, trained one after another (each with the scanned
@@ -69,16 +75,37 @@ def gan_loops(regime: str, steps: int, eval_every: int):
     return per_step, scanned
 
 
-def classifier_loops(epochs: int):
-    x, y = lipnb.load_digits_split(0)[:2]
+def compiled_loop(step, state):
+    """JAX: all steps in one ``lax.scan``, whatever lipnb would choose on this device."""
+    import jax
+
+    pure = jax.jit(backend._pure_step(step, state, scan=True))
+
+    def call(per_step, *shared):
+        outs, values = pure([v.value for v in state], per_step, *shared)
+        for variable, value in zip(state, values):
+            variable.assign(value)
+        return outs
+
+    return call
+
+
+def classifier_loops(epochs: int, conv: bool = False):
+    x, y = lipnb.load_digits_split(0, flatten=not conv)[:2]
     x, y = np.asarray(x, "float32"), np.asarray(y, "int32")
-    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"), keras.layers.Dense(10)])
+    if conv:
+        model, batch = lipnb.conv_critic(normalization=None, outputs=10, seed=0), 64
+    else:
+        model, batch = keras.Sequential([keras.Input((64,)), keras.layers.Dense(128, activation="relu"),
+                                         keras.layers.Dense(10)]), 32
     optimizer = keras.optimizers.Adam(1e-3)
     optimizer.build(model.trainable_variables)
-    batch, steps = 32, len(x) // 32
+    steps = len(x) // batch
     step = lipnb.models.classifier_step(model, optimizer)
     state = list(model.variables) + list(optimizer.variables)
-    one, loop = backend.compile_stateful(step, state), backend.compile_stateful(step, state, scan=True)
+    one = backend.compile_stateful(step, state)
+    loop = compiled_loop(step, state) if conv and backend.name() == "jax" else \
+        backend.compile_stateful(step, state, scan=True)
     rng = np.random.default_rng(0)
     orders = np.concatenate([rng.permutation(len(x))[:steps * batch].reshape(steps, batch) for _ in range(epochs)])
 
@@ -143,6 +170,7 @@ def main(argv=None) -> int:
     lipnb.seed_everything(0)
     loops = {f"WGAN {r}, {args.gan_steps} steps": gan_loops(r, args.gan_steps, args.eval_every) for r in ("gp", "sn")}
     loops[f"classifier, {args.epochs} epochs"] = classifier_loops(args.epochs)
+    loops[f"conv classifier, {args.epochs} epochs"] = classifier_loops(args.epochs, conv=True)
     rows = {}
     for name, (per_step, scanned) in loops.items():
         t0 = time.perf_counter()

@@ -78,8 +78,9 @@ def side_by_side() -> bool:
     """Whether many runs of one model train side by side by default (:func:`compile_batched`).
 
     Yes on JAX with an accelerator, which one small model leaves almost idle. Not on a CPU:
-    there one such model already keeps the cores busy; side by side saved little for MLPs
-    and ran vmapped convolutions at about half the speed (``benchmarks/gpu_notes.md``).
+    there one such model already keeps the cores busy, side by side saves less (13-43% in
+    ``benchmarks/results/dispatch.md``), and one after another each run computes exactly
+    what it would alone, not up to the rounding of batched arithmetic.
 
     The environment variable ``LIPNB_SIDE_BY_SIDE`` overrides this default for a whole run
     (a notebook's, say): ``1`` side by side (JAX only), ``0`` one after another. A
