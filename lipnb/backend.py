@@ -455,6 +455,7 @@ def _stepwise(step, step_axis: int = 0):
     import jax.numpy as jnp
 
     def call(values, per_step, *shared):
+        shared = jax.tree.map(jnp.asarray, shared)  # on the device once, not at every step
         outs = []
         for i in range(per_step[0].shape[step_axis]):
             at = (slice(None),) * step_axis + (i,)  # a view of a numpy array: no copy of the whole
