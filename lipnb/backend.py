@@ -289,8 +289,8 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
     *shared)`` runs for each slice in turn, the state carried from one to the next, in one
     call; it returns ``fn``'s outputs stacked along that axis. On JAX this is one
     ``lax.scan``, so a whole loop of small steps costs one dispatch and one host round
-    trip instead of one per step: what decides the speed of small models on a GPU. On a
-    CPU, steps that convolve loop over the compiled step instead, as XLA:CPU runs a
+    trip instead of one per step: what decides the speed of small models on a GPU. On
+    JAX's CPU, steps that convolve loop over the compiled step instead, as XLA:CPU runs a
     convolution's gradients many times slower inside a compiled loop (``_slow_in_loops``).
     Other backends loop over the compiled ``fn``.
 
@@ -321,6 +321,8 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
 
     def call(*args):
         nonlocal jitted
+        if scan:
+            _steps(args[0] if args else ())  # a clear error for an empty loop, as elsewhere
         if jitted is None:
             # State that fn assigns beyond the variables given (a seed generator's state,
             # say) must be carried, or each call would start from the same values. The
@@ -334,7 +336,7 @@ def compile_stateful(fn, variables, *, jit_compile: bool = False, scan: bool = F
             if missing:
                 variables.extend(missing)
                 traced = jax.jit(pure)
-            jitted = traced
+            jitted = traced  # only once the check has run: a failed first trace checks again
             if scan and _slow_in_loops(first):
                 # XLA:CPU runs the gradients of convolutions inside a compiled loop many
                 # times slower than in a step compiled alone: there, loop in Python.
@@ -376,6 +378,7 @@ def compile_batched(fn, variables):
 
     def call(values, per_step, *per_run):
         nonlocal jitted
+        _steps(per_step, step_axis=1)
         if jitted is None:
             assigned = {}  # filled by the first trace, which JAX keeps for the call
             traced = jax.jit(jax.vmap(functools.partial(pure, assigned=assigned), in_axes=(0, 0) + (0,) * len(per_run)))
@@ -426,7 +429,7 @@ def _slow_in_loops(traced) -> bool:
 
     On a CPU, XLA compiles a convolution's gradients inside a loop body to far slower code
     than the same step compiled alone (measured with JAX 0.10 on 2 cores: a kernel's
-    gradient about 70 times, the input's about 5 times; a known XLA:CPU problem). There a
+    gradient about 75 times, the input's about 5 times; related: jax-ml/jax#12868). There a
     call per step, whose dispatch costs microseconds, is much faster. Accelerators keep
     the loop: there a dispatch per step is what costs.
     """
@@ -448,6 +451,17 @@ def _convolves(jaxpr) -> bool:
     return False
 
 
+def _steps(per_step, step_axis: int = 0) -> int:
+    """The number of steps in ``per_step`` (a tuple of arrays), at least one."""
+    if not isinstance(per_step, (tuple, list)) or not per_step:
+        raise ValueError("a compiled loop needs per_step, a non-empty tuple of arrays with one slice per step")
+    steps = {int(a.shape[step_axis]) for a in per_step}
+    if len(steps) > 1 or 0 in steps:
+        raise ValueError(f"a compiled loop needs at least one step, and as many in every per_step array; their "
+                         f"lengths along axis {step_axis} are {sorted(int(a.shape[step_axis]) for a in per_step)}")
+    return steps.pop()
+
+
 def _stepwise(step, step_axis: int = 0):
     """A scanned pure step (``(values, per_step, *shared) -> (outs, values)``) run as a
     Python loop over the compiled single ``step``; ``per_step``'s steps on ``step_axis``."""
@@ -457,7 +471,7 @@ def _stepwise(step, step_axis: int = 0):
     def call(values, per_step, *shared):
         shared = jax.tree.map(jnp.asarray, shared)  # on the device once, not at every step
         outs = []
-        for i in range(per_step[0].shape[step_axis]):
+        for i in range(_steps(per_step, step_axis)):
             at = (slice(None),) * step_axis + (i,)  # a view of a numpy array: no copy of the whole
             out, values = step(values, *[a[at] for a in per_step], *shared)
             outs.append(out)
@@ -469,7 +483,7 @@ def _stepwise(step, step_axis: int = 0):
 def _looped(step):
     """``step`` applied to each slice of the per-step arguments; outputs stacked."""
     def call(per_step, *shared):
-        outs = [step(*[a[i] for a in per_step], *shared) for i in range(len(per_step[0]))]
+        outs = [step(*[a[i] for a in per_step], *shared) for i in range(_steps(per_step))]
         return keras.tree.map_structure(lambda *parts: ops.stack(parts), *outs)
 
     return call

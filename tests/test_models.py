@@ -175,15 +175,36 @@ def image_data():
     return images, y
 
 
+def on_jax_cpu() -> bool:
+    if keras.backend.backend() != "jax":
+        return False
+    import jax
+
+    return jax.default_backend() == "cpu"
+
+
+def count_stepwise_loops(monkeypatch) -> list:
+    """Record every loop that lipnb.backend turns into a Python loop over the compiled step."""
+    from lipnb import backend
+
+    made, original = [], backend._stepwise
+    monkeypatch.setattr(backend, "_stepwise", lambda *a, **k: made.append(k.get("step_axis", 0)) or original(*a, **k))
+    return made
+
+
 @pytest.mark.parametrize("make_model, data", [(small_classifier, classification_data),
                                                (small_conv_classifier, image_data)], ids=["dense", "conv"])
-def test_a_scanned_step_equals_the_same_step_called_in_a_loop(make_model, data):
-    """compile_stateful(..., scan=True) runs many steps in one call, with the same numbers
-    (on JAX's CPU a convolutional step loops over the compiled step instead: the same)."""
+def test_a_scanned_step_equals_the_same_step_called_in_a_loop(make_model, data, monkeypatch):
+    """compile_stateful(..., scan=True) runs many steps in one call, with the same numbers.
+    On JAX's CPU a convolutional step loops over the compiled step instead (and only
+    there): the same numbers again. The conv case leaves the SN layer's vector out of the
+    variables given, so the first trace must find it and the loop must carry it."""
     from lipnb import backend
 
     x, y = data()
     order = np.random.default_rng(2).permutation(96)[:90].reshape(6, 15)
+    conv = make_model is small_conv_classifier
+    stepwise = count_stepwise_loops(monkeypatch)
 
     def train(scan):
         model = make_model(7)
@@ -191,7 +212,8 @@ def test_a_scanned_step_equals_the_same_step_called_in_a_loop(make_model, data):
         optimizer.build(model.trainable_variables)
         lipnb.warm_up(model)
         step = lipnb.models.classifier_step(model, optimizer)
-        compiled = backend.compile_stateful(step, list(model.variables) + list(optimizer.variables), scan=scan)
+        given = model.trainable_variables if conv else model.variables
+        compiled = backend.compile_stateful(step, list(given) + list(optimizer.variables), scan=scan)
         if scan:
             losses = keras.ops.convert_to_numpy(compiled((order,), x, y))
         else:
@@ -199,6 +221,7 @@ def test_a_scanned_step_equals_the_same_step_called_in_a_loop(make_model, data):
         return losses, [keras.ops.convert_to_numpy(v) for v in model.variables]
 
     (looped, looped_state), (scanned, scanned_state) = train(False), train(True)
+    assert stepwise == ([0] if conv and on_jax_cpu() else [])
     assert scanned.shape == (6,)
     np.testing.assert_allclose(scanned, looped, rtol=1e-5)
     for a, b in zip(scanned_state, looped_state):
@@ -233,9 +256,10 @@ def test_only_convolutional_steps_leave_the_compiled_loop_on_a_cpu():
     assert not backend._slow_in_loops(dense)
 
 
-def test_convolutional_classifiers_side_by_side_end_where_they_would_alone():
+def test_convolutional_classifiers_side_by_side_end_where_they_would_alone(monkeypatch):
     """fit_classifiers side by side (JAX) with convolutions, which on a CPU loop over the
     vmapped step: each model ends where fit_classifier takes it alone."""
+    stepwise = count_stepwise_loops(monkeypatch)
     x, y = image_data()
     data = [(x, y), (x[::-1].copy(), y[::-1].copy())]
     together = [small_conv_classifier(s) for s in (1, 2)]
@@ -248,6 +272,29 @@ def test_convolutional_classifiers_side_by_side_end_where_they_would_alone():
         for a, b in zip(model.weights, alone.weights):
             np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b),
                                        rtol=1e-4, atol=1e-5)
+    assert stepwise == ([1, 0, 0] if on_jax_cpu() else [])  # side by side (steps on axis 1), then each alone
+
+
+def test_an_empty_compiled_loop_is_a_clear_error():
+    """A loop of zero steps, or per-step arrays of different lengths, is an error that says
+    so on every backend (side by side too, on JAX)."""
+    from lipnb import backend
+
+    x, y = classification_data()
+    model = small_classifier(0)
+    optimizer = keras.optimizers.Adam(1e-3)
+    optimizer.build(model.trainable_variables)
+    state = list(model.variables) + list(optimizer.variables)
+    loop = backend.compile_stateful(lipnb.models.classifier_step(model, optimizer), state, scan=True)
+    with pytest.raises(ValueError, match="at least one step"):
+        loop((np.zeros((0, 15), "int32"),), x, y)
+    with pytest.raises(ValueError, match="non-empty tuple"):
+        loop((), x, y)
+    if keras.backend.backend() == "jax":
+        batched = backend.compile_batched(lipnb.models.classifier_step(model, optimizer), state)
+        values = [keras.ops.stack([v.value] * 2) for v in state]
+        with pytest.raises(ValueError, match="at least one step"):
+            batched(values, (np.zeros((2, 0, 15), "int32"),), np.stack([x, x]), np.stack([y, y]))
 
 
 def test_side_by_side_default_and_its_override(monkeypatch):
