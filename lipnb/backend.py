@@ -78,7 +78,7 @@ def side_by_side() -> bool:
     """Whether many runs of one model train side by side by default (:func:`compile_batched`).
 
     Yes on JAX with an accelerator, which one small model leaves almost idle. Not on a CPU:
-    there one such model already keeps the cores busy, side by side saves less (13-43% in
+    there one such model already keeps the cores busy, side by side saves less (see
     ``benchmarks/results/dispatch.md``), and one after another each run computes exactly
     what it would alone, not up to the rounding of batched arithmetic.
 
@@ -471,7 +471,7 @@ def _stepwise(step, step_axis: int = 0):
     def call(values, per_step, *shared):
         shared = jax.tree.map(jnp.asarray, shared)  # on the device once, not at every step
         outs = []
-        for i in range(_steps(per_step, step_axis)):
+        for i in range(per_step[0].shape[step_axis]):  # callers checked the steps (_steps)
             at = (slice(None),) * step_axis + (i,)  # a view of a numpy array: no copy of the whole
             out, values = step(values, *[a[at] for a in per_step], *shared)
             outs.append(out)
