@@ -8,11 +8,13 @@ local slope: a Jacobian's spectral norm at a point, or a finite-difference ratio
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from lipnb._keras_compat import producer
 from lipnb.norms import spectral_norm
-from lipnb.validation import one_of, positive_int, to_numpy
+from lipnb.validation import number, one_of, positive_int, to_numpy
 
 __all__ = [
     "ACTIVATION_LIPSCHITZ",
@@ -43,16 +45,39 @@ ACTIVATION_LIPSCHITZ = {
 
 
 def activation_lipschitz(activation) -> float:
-    """The largest absolute derivative of an activation (a name or a Keras function)."""
-    name = activation if isinstance(activation, str) else getattr(activation, "__name__", None)
-    if name is None:
-        name = "linear"
-    if name not in ACTIVATION_LIPSCHITZ:
-        raise ValueError(
-            f"unknown activation {name!r}: its derivative bound is not in "
-            f"lipnb.ACTIVATION_LIPSCHITZ ({', '.join(sorted(ACTIVATION_LIPSCHITZ))})"
-        )
-    return ACTIVATION_LIPSCHITZ[name]
+    """The largest absolute derivative of an activation: a name, or Keras's function of it.
+
+    Raises:
+        ValueError: any other activation. A callable is trusted only if it is Keras's own
+            function of a name in ``lipnb.ACTIVATION_LIPSCHITZ``: a user function, a
+            ``functools.partial`` or a layer used as an activation may have any slope
+            (``partial(leaky_relu, negative_slope=5)`` has 5), and a bound that guessed
+            would certify what is not so.
+    """
+
+    known = ", ".join(sorted(ACTIVATION_LIPSCHITZ))
+    if isinstance(activation, str):
+        if activation not in ACTIVATION_LIPSCHITZ:
+            raise ValueError(f"unknown activation {activation!r}: its derivative bound is not in "
+                             f"lipnb.ACTIVATION_LIPSCHITZ ({known})")
+        return ACTIVATION_LIPSCHITZ[activation]
+    if activation is None:
+        return 1.0  # Keras's default: linear
+    name = getattr(activation, "__name__", None)
+    if name in ACTIVATION_LIPSCHITZ and _keras_activation(name) is activation:
+        return ACTIVATION_LIPSCHITZ[name]
+    raise ValueError(f"cannot bound the activation {activation!r}: lipnb knows the slopes of Keras's activations "
+                     f"{known} only (by name or as keras.activations.<name>); use a separate layer it bounds "
+                     f"(e.g. keras.layers.LeakyReLU) or pass the bound yourself")
+
+
+def _keras_activation(name):
+    import keras
+
+    try:
+        return keras.activations.get(name)
+    except ValueError:
+        return None
 
 
 _NEUTRAL_LAYERS = {"InputLayer", "Dropout", "Flatten", "Reshape", "GaussianNoise", "GaussianDropout",
@@ -71,6 +96,14 @@ def _layer_lipschitz(layer, input_shape, conv_method="exact") -> float:
     if kind in _NEUTRAL_LAYERS:
         return 1.0
     if isinstance(layer, SpectralNormalization):
+        if layer.mode == "operator" and conv_method == "exact":
+            # The operator the layer normalizes by is its convolution on this input size,
+            # transposed or dilated ones included.
+            if not isinstance(layer.layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
+                                            keras.layers.Conv2DTranspose, keras.layers.Conv1DTranspose)):
+                raise ValueError(f"lipschitz_upper_bound cannot bound layer {layer.name!r} wrapping "
+                                 f"{type(layer.layer).__name__}")
+            return _operator_norm(layer) * activation_lipschitz(layer.layer.activation)
         kernel = keras.ops.convert_to_numpy(layer.normalized_weight(training=False))
         return _linear_lipschitz(layer.layer, kernel, input_shape, conv_method)
     if isinstance(layer, keras.layers.SpectralNormalization):
@@ -81,15 +114,22 @@ def _layer_lipschitz(layer, input_shape, conv_method="exact") -> float:
         return _linear_lipschitz(layer, layer.kernel.numpy(), input_shape, conv_method)
     if isinstance(layer, keras.layers.Activation):
         return activation_lipschitz(layer.activation)
-    if kind == "ReLU" or kind == "ELU":
-        return 1.0
+    if kind == "ReLU":  # x from the threshold up (capped at max_value), negative_slope * (x - threshold) below
+        if float(layer.threshold) != 0.0:  # it jumps from 0 to the threshold there: no Lipschitz constant
+            raise ValueError(f"lipschitz_upper_bound: {layer.name!r} (ReLU with threshold={layer.threshold}) is "
+                             f"discontinuous at its threshold, so no Lipschitz bound exists")
+        return max(1.0, abs(float(layer.negative_slope)))
+    if kind == "ELU":  # alpha * (exp(x) - 1) for x < 0: slope up to |alpha| just below 0
+        return max(1.0, abs(float(layer.alpha)))
     if kind == "LeakyReLU":
         return max(1.0, abs(float(layer.negative_slope)))
     if kind in ("AveragePooling1D", "AveragePooling2D"):
         pool, strides = tuple(layer.pool_size), tuple(layer.strides)
         if pool != strides:
             raise ValueError(f"lipschitz_upper_bound supports non-overlapping pooling only ({layer.name!r})")
-        return 1.0 / float(np.sqrt(np.prod(pool)))  # each output averages prod(pool) inputs
+        # Windows do not overlap, so the norm is the largest window's weight norm:
+        # 1/sqrt(c) for a window averaging c inputs.
+        return 1.0 / float(np.sqrt(_smallest_pool_window(layer, pool, input_shape)))
     if kind in ("MaxPooling1D", "MaxPooling2D"):
         if tuple(layer.pool_size) != tuple(layer.strides):
             raise ValueError(f"lipschitz_upper_bound supports non-overlapping pooling only ({layer.name!r})")
@@ -106,9 +146,50 @@ def _layer_lipschitz(layer, input_shape, conv_method="exact") -> float:
     raise ValueError(f"lipschitz_upper_bound cannot bound layer {layer.name!r} of type {kind}")
 
 
+def _smallest_pool_window(layer, pool, input_shape) -> int:
+    """How many inputs the smallest window of a non-overlapping average pooling averages.
+
+    With ``padding="valid"`` every window is full. With ``"same"`` Keras averages over the
+    inputs inside the input only, so an edge window that hangs over the border averages
+    fewer of them, each with a larger weight.
+    """
+    if layer.padding == "valid":
+        return int(np.prod(pool))
+    dims = input_shape[1:-1] if getattr(layer, "data_format", "channels_last") == "channels_last" else input_shape[2:]
+    if any(d is None for d in dims):
+        return 1  # unknown size: a window of one input, weight 1, bounds every case
+    smallest = 1
+    for d, k in zip(dims, pool):
+        windows = -(-int(d) // k)
+        if windows == 1:
+            smallest *= int(d)
+            continue
+        pad = windows * k - int(d)  # Keras splits it, the smaller half before
+        smallest *= k - max(pad // 2, pad - pad // 2)
+    return max(smallest, 1)
+
+
+def _operator_norm(sn_layer) -> float:
+    """Exact norm of the operator a ``mode="operator"`` SpectralNormalization layer computes
+    with: its wrapped convolution (strided, dilated or transposed) with the normalized kernel."""
+    import keras
+
+    from lipnb import backend
+    from lipnb.operators import NumpyView, top_singular_pair
+
+    wide = backend.float64()
+    w = keras.ops.cast(sn_layer.normalized_weight(training=False), wide)
+    op = NumpyView(sn_layer.operator(w), wide)
+    start = np.random.default_rng(0).standard_normal(op.in_shape)
+    sigma, _ = top_singular_pair(op, start, tol=1e-10, what="the operator norm of a SpectralNormalization layer")
+    return sigma
+
+
 def _linear_lipschitz(layer, kernel, input_shape, conv_method="exact") -> float:
     import keras
 
+    if not isinstance(layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D)):
+        raise ValueError(f"lipschitz_upper_bound cannot bound layer {layer.name!r} of type {type(layer).__name__}")
     act = activation_lipschitz(layer.activation)
     if isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D)):
         from lipnb.conv import conv_operator_norm, conv_operator_norm_bound
@@ -126,9 +207,7 @@ def _linear_lipschitz(layer, kernel, input_shape, conv_method="exact") -> float:
         else:
             norm = conv_operator_norm(kernel, input_shape[1:], layer.strides, layer.padding)
         return norm * act
-    if type(layer).__name__ in ("Dense", "Embedding"):
-        return spectral_norm(kernel) * act
-    raise ValueError(f"lipschitz_upper_bound cannot bound layer {layer.name!r} of type {type(layer).__name__}")
+    return spectral_norm(kernel) * act
 
 
 def lipschitz_upper_bound(model, conv_method: str = "exact") -> float:
@@ -189,8 +268,8 @@ def lipschitz_upper_bound(model, conv_method: str = "exact") -> float:
 
 def _check_batch(x, name="x") -> np.ndarray:
     arr = to_numpy(x)
-    if arr.ndim < 2:
-        raise ValueError(f"{name} must be a batch of inputs (rank >= 2), got shape {arr.shape}")
+    if arr.ndim < 2 or len(arr) == 0:
+        raise ValueError(f"{name} must be a non-empty batch of inputs (rank >= 2), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} has non-finite entries")
     return arr.astype(np.float32)
@@ -213,6 +292,7 @@ def jacobian_spectral_norms(model, x, batch_size: int = 256) -> np.ndarray:
     from lipnb import backend
 
     arr = _check_batch(x)
+    batch_size = positive_int(batch_size, "batch_size")
     n_out = int(np.prod(ops.shape(model(arr[:1], training=False))[1:]))
 
     def jacobian(xb):
@@ -272,6 +352,8 @@ def lipschitz_lower_bound(model, x, steps: int = 50, learning_rate: float = 0.01
     from lipnb import backend
 
     steps = positive_int(steps, "steps")
+    learning_rate = number(learning_rate, "learning_rate", minimum=0.0, strict=True)
+    radius = number(radius, "radius", minimum=0.0, strict=True)
     arr = _check_batch(x)
     best = float(np.max(jacobian_spectral_norms(model, arr)))
     rng = np.random.default_rng(seed)
@@ -302,7 +384,12 @@ def lipschitz_lower_bound(model, x, steps: int = 50, learning_rate: float = 0.01
         finite = ratios_now[np.isfinite(ratios_now)]
         if finite.size:
             best = max(best, float(np.max(finite)))
-    best = max(best, float(np.max(jacobian_spectral_norms(model, ops.convert_to_numpy(xv)))))
+    final = ops.convert_to_numpy(xv)
+    if np.all(np.isfinite(final)):
+        best = max(best, float(np.max(jacobian_spectral_norms(model, final))))
+    else:
+        warnings.warn(f"lipschitz_lower_bound: the ascent diverged (learning_rate={learning_rate:g} too large?); "
+                      f"the bound is the largest slope found before it did", RuntimeWarning, stacklevel=2)
     return best
 
 
@@ -323,19 +410,16 @@ def normalized_layer_sigmas(model) -> dict:
     """
     import keras
 
-    from lipnb.conv import conv_operator_norm
     from lipnb.layers import SpectralNormalization
 
     sigmas = {}
 
     def visit(layer):
         if isinstance(layer, SpectralNormalization):
-            w = keras.ops.convert_to_numpy(layer.normalized_weight(training=False)).astype(np.float64)
-            if layer.mode == "operator":
-                inner = layer.layer
-                sigmas[layer.name] = conv_operator_norm(w, tuple(layer.vector.shape[1:]), inner.strides,
-                                                        inner.padding)
+            if layer.mode == "operator":  # the operator the layer normalizes by, whatever its kind of convolution
+                sigmas[layer.name] = _operator_norm(layer)
             else:
+                w = keras.ops.convert_to_numpy(layer.normalized_weight(training=False)).astype(np.float64)
                 sigmas[layer.name] = spectral_norm(w)
         elif isinstance(layer, keras.Model):
             for sub in layer.layers:

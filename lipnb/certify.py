@@ -70,7 +70,8 @@ def certified_radius(model, x, lipschitz: float | None = None, batch_size: int =
         batch_size: rows per forward pass.
 
     Returns:
-        ``np.ndarray`` of shape ``(n,)``; 0 where the top two logits tie.
+        ``np.ndarray`` of shape ``(n,)``; 0 where the top two logits tie, and ``inf``
+        where they do not but the bound is 0 (constant logits).
 
     Raises:
         ValueError: a model lipnb cannot bound (and no ``lipschitz``), bad inputs, or a
@@ -85,22 +86,48 @@ def certified_radius(model, x, lipschitz: float | None = None, batch_size: int =
     """
     lipschitz_bound = _lipschitz(model, lipschitz)
     _, margins = logit_margins(model, x, batch_size=batch_size)
-    return margins / (math.sqrt(2.0) * lipschitz_bound)
+    return _radii(margins, lipschitz_bound)
 
 
-def certified_accuracy(model, x, y, eps: float, lipschitz: float | None = None, batch_size: int = 1024) -> float:
+def _radii(margins, lipschitz_bound):
+    """``m / (sqrt(2) L)``: 0 where the top two logits tie; infinite for constant logits
+    (``L = 0``, a model whose every kernel is zero), whose prediction nothing can change."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        radius = margins / (math.sqrt(2.0) * lipschitz_bound)
+    return np.where(margins > 0, radius, 0.0)
+
+
+def certified_accuracy(model, x, y, eps, lipschitz: float | None = None, batch_size: int = 1024):
     """Share of examples classified correctly with a certified radius above ``eps``.
 
     Such an example keeps its correct label under every l2 perturbation of norm up to
     ``eps``. At ``eps = 0`` this is the clean accuracy, less exact ties.
+
+    Args:
+        eps: one radius (>= 0), or a 1-D sequence of radii: a whole certified-accuracy
+            curve from one forward pass.
+
+    Returns:
+        A float for one radius; ``np.ndarray`` of shape ``(len(eps),)`` for a sequence.
     """
-    eps = number(eps, "eps", minimum=0.0)
+    try:
+        grid = to_numpy(eps) if hasattr(eps, "shape") else np.asarray(eps, dtype=object)
+    except ValueError as err:  # a ragged nesting
+        raise ValueError(f"eps must be a number or a non-empty 1-D sequence of numbers, got {eps!r}") from err
+    if grid.ndim == 0:
+        radii, single = [number(grid.item(), "eps", minimum=0.0)], True
+    elif grid.ndim == 1 and len(grid) > 0:
+        radii, single = [number(e, f"eps[{i}]", minimum=0.0) for i, e in enumerate(grid.tolist())], False
+    else:
+        raise ValueError(f"eps must be a number or a non-empty 1-D sequence of numbers, got shape {grid.shape}")
     labels = to_numpy(y).reshape(-1)
     predicted, margins = logit_margins(model, x, batch_size=batch_size)
     if len(labels) != len(predicted):
         raise ValueError(f"x has {len(predicted)} examples but y has {len(labels)} labels")
-    radius = margins / (math.sqrt(2.0) * _lipschitz(model, lipschitz))
-    return float(np.mean((predicted == labels) & (radius > eps)))
+    radius = _radii(margins, _lipschitz(model, lipschitz))
+    correct = predicted == labels
+    shares = np.array([np.mean(correct & (radius > e)) for e in radii])
+    return float(shares[0]) if single else shares
 
 
 def margin_attack(model, x, radius, steps: int = 50, step_size: float | None = None) -> np.ndarray:
@@ -130,7 +157,9 @@ def margin_attack(model, x, radius, steps: int = 50, step_size: float | None = N
     if not np.all(np.isfinite(r)) or np.any(r < 0):
         raise ValueError("radius must be finite and >= 0")
     shape = (n,) + (1,) * (x0.ndim - 1)
-    size = (2.5 * r / steps if step_size is None else np.full(n, float(step_size), np.float32)).reshape(shape)
+    if step_size is not None:
+        step_size = number(step_size, "step_size", minimum=0.0, strict=True)
+    size = (2.5 * r / steps if step_size is None else np.full(n, step_size, np.float32)).reshape(shape)
     classes, _ = logit_margins(model, x0)
     n_classes = to_numpy(model(x0[:1], training=False)).reshape(1, -1).shape[1]
     onehot = ops.convert_to_tensor(np.eye(n_classes, dtype=np.float32)[classes])

@@ -14,8 +14,8 @@ import numbers
 
 import numpy as np
 
-from lipnb.operators import ZeroPaddedConv, top_singular_pair
-from lipnb.validation import one_of, positive_int, to_numpy
+from lipnb.operators import ZeroPaddedConv, _pads, top_singular_pair
+from lipnb.validation import number, one_of, positive_int, to_numpy
 
 __all__ = ["conv_operator_norm", "conv_operator_matrix", "conv_operator_norm_bound"]
 
@@ -35,6 +35,9 @@ def _kernel_array(kernel) -> np.ndarray:
 
 def _spatial(input_shape, k: np.ndarray) -> tuple[int, ...]:
     dims = k.ndim - 2
+    if isinstance(input_shape, numbers.Integral) or any(
+            isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in input_shape):
+        raise ValueError(f"input_shape must be a tuple of integers, got {input_shape!r}")
     shape = tuple(int(s) for s in input_shape)
     if len(shape) == dims + 1:  # channels given too
         if shape[-1] != k.shape[-2]:
@@ -48,6 +51,9 @@ def _spatial(input_shape, k: np.ndarray) -> tuple[int, ...]:
 def _strides(strides, dims: int) -> tuple[int, ...]:
     if isinstance(strides, numbers.Integral):
         strides = (strides,) * dims
+    if not isinstance(strides, (tuple, list)) or any(
+            isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in strides):
+        raise ValueError(f"strides must be an integer or a tuple of {dims} integers, got {strides!r}")
     strides = tuple(int(s) for s in strides)
     if len(strides) != dims or any(s < 1 for s in strides):
         raise ValueError(f"strides must be {dims} positive integers, got {strides!r}")
@@ -98,6 +104,7 @@ def conv_operator_norm(kernel, input_shape, strides=1, padding: str = "circular"
     if padding not in ("same", "valid"):
         one_of(padding, "padding", ("circular", "same", "valid"))
     max_iterations = positive_int(max_iterations, "max_iterations")
+    number(tol, "tol", minimum=0.0, strict=True)
     one_of(method, "method", ("lanczos", "power"))
     conv = ZeroPaddedConv(k, spatial, strides, padding)
     start = np.random.default_rng(seed).standard_normal(conv.in_shape)
@@ -115,11 +122,13 @@ def conv_operator_norm_bound(kernel, input_shape, strides=1, padding: str = "sam
     """
     k = _kernel_array(kernel)
     spatial = _spatial(input_shape, k)
-    _strides(strides, k.ndim - 2)
+    strides = _strides(strides, k.ndim - 2)
     if padding not in ("same", "valid", "circular"):
         one_of(padding, "padding", ("circular", "same", "valid"))
     if padding == "circular":
         return _circular_norm(k, spatial)
+    if padding == "valid":
+        _pads(spatial, k.shape[:-2], strides, padding)  # raises when the convolution has no output
     canvas = tuple(s + ks - 1 for s, ks in zip(spatial, k.shape[:-2]))
     return _circular_norm(k, canvas)
 

@@ -238,6 +238,9 @@ class WGAN(keras.Model):
         A ``tf.data`` pipeline on TensorFlow; elsewhere a generator of numpy batches that
         reshuffles the data (seeded) each time it has gone through it.
         """
+        batch_size, n_critic = positive_int(batch_size, "batch_size"), positive_int(n_critic, "n_critic")
+        if labels is not None and len(labels) != len(x):
+            raise ValueError(f"x has {len(x)} examples but labels has {len(labels)}")
         if backend.name() == "tensorflow":
             import tensorflow as tf
 
@@ -278,6 +281,7 @@ class WGAN(keras.Model):
         The latent draws come from a stream separate from training's, so sampling, as often
         as you like, leaves the training trajectory unchanged.
         """
+        n = positive_int(n, "n")
         z = keras.random.normal((n, self.latent_dim), seed=self.sample_seed_generator)
         inputs = z if labels is None else [z, ops.convert_to_tensor(np.asarray(labels), "int32")]
         return keras.ops.convert_to_numpy(self.generator(inputs, training=False))

@@ -16,7 +16,10 @@ one falls short (see the project README):
 
 from __future__ import annotations
 
+import numbers
+
 import keras
+import numpy as np
 from keras import ops
 
 from lipnb._keras_compat import in_stateless_scope, no_autocast, outside_traced_function, swapped_attribute
@@ -114,6 +117,12 @@ class SpectralNormalization(keras.layers.Wrapper):
                                    or getattr(layer, "groups", 1) != 1):
             raise ValueError("mode='operator' needs an ungrouped channels_last convolution layer, "
                              f"got {type(layer).__name__} {layer.name!r}")
+        if mode == "operator" and (getattr(layer, "padding", None) == "causal"
+                                   or any(d != 1 for d in getattr(layer, "dilation_rate", (1,)))):
+            # The operator (and its adjoint) is built from Keras's conv ops, which have no
+            # causal padding and whose transposes do not take dilations on every backend.
+            raise ValueError(f"mode='operator' supports undilated convolutions with 'same' or 'valid' padding; "
+                             f"{layer.name!r} has padding={layer.padding!r}, dilation_rate={layer.dilation_rate}")
         number(eps, "eps", minimum=0.0, strict=True)
         self.mode = mode
         self.eps = float(eps)
@@ -165,6 +174,8 @@ class SpectralNormalization(keras.layers.Wrapper):
         iterations = positive_int(iterations or self.warmup_iterations, "iterations")
         with backend.init_scope():
             w = _read_float32(self._weight())
+            if not np.all(np.isfinite(ops.convert_to_numpy(w))):
+                raise ValueError(f"{self.name}: the wrapped layer's {self._weight_name} has non-finite entries")
             # ARPACK in float64 on the very operator the layer normalizes by; it falls back
             # to power iteration (and warns if that misses the tolerance).
             wide = backend.float64()  # float32 on JAX without x64
@@ -288,9 +299,9 @@ class GroupSort(keras.layers.Layer):
         self.group_size = positive_int(group_size, "group_size")
         if self.group_size < 2:
             raise ValueError(f"group_size must be >= 2 (1 would be the identity), got {group_size}")
-        if isinstance(axis, bool) or not isinstance(axis, int):
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise ValueError(f"axis must be an integer, got {axis!r}")
-        self.axis = axis
+        self.axis = int(axis)  # a plain int, so that get_config stays JSON
 
     def build(self, input_shape):
         axis = _check_group_axis(self, input_shape)
@@ -334,9 +345,9 @@ class MaxMin(keras.layers.Layer):
 
     def __init__(self, axis: int = -1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(axis, bool) or not isinstance(axis, int):
+        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
             raise ValueError(f"axis must be an integer, got {axis!r}")
-        self.axis = axis
+        self.axis = int(axis)  # a plain int, so that get_config stays JSON
 
     def build(self, input_shape):
         axis = _check_group_axis(self, input_shape)

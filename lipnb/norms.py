@@ -11,6 +11,7 @@ flattening every axis but the last, as the article's Keras code does
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 
@@ -144,6 +145,10 @@ def power_iteration(w, iterations: int = 20, u0=None, *, seed: int = 0) -> Power
     Raises:
         ValueError: bad ``w`` (see :func:`as_matrix`), ``iterations < 1`` or a bad ``u0``.
 
+    Warns:
+        RuntimeWarning: ``u0`` is orthogonal to the range of a nonzero ``w``; the result
+            then keeps the literal outcome of eq. (15), an estimate of 0.
+
     Example:
         >>> r = power_iteration([[2.0, 0.0], [0.0, 1.0]], iterations=30)
         >>> round(r.sigma, 6)
@@ -164,7 +169,10 @@ def power_iteration(w, iterations: int = 20, u0=None, *, seed: int = 0) -> Power
     sigma = 0.0
     for i in range(iterations):
         u_next, v_next, growth = power_step(op, u.reshape(1, -1))
-        if growth == 0.0:  # u orthogonal to the range of W: restart would be needed
+        if growth == 0.0:  # u orthogonal to the range of W (W is not zero): eq. (15) is stuck at 0
+            warnings.warn("power_iteration: the start vector u0 is orthogonal to the range of w (W^T u0 = 0), so "
+                          "eq. (15) cannot leave it and the estimate stays 0, although w is not zero; start from "
+                          "another vector (u0=None: a random one)", RuntimeWarning, stacklevel=2)
             history[i:] = 0.0
             break
         u, v = u_next.reshape(-1), v_next.reshape(-1)
@@ -197,6 +205,10 @@ def spectral_norm(
     Returns:
         The norm as a Python float; 0.0 for a zero matrix.
 
+    Raises:
+        ValueError: bad ``w``, an unknown ``method``, or, for ``method="power"``, a ``u0``
+            orthogonal to the range of a nonzero ``w`` (the iteration would return 0).
+
     Example:
         >>> spectral_norm([[0.0, 1.0], [0.0, 0.0]])  # eigenvalues are 0; the norm is 1
         1.0
@@ -215,7 +227,7 @@ def spectral_norm(
     op = MatrixOperator(a.astype(np.float64)).T
     start = _start_vector(a.shape[0], u0, np.float64, seed)
     sigma, _ = top_singular_pair(op, start, tol=tol, max_iterations=max_iterations, method="power",
-                                 what="spectral_norm(method='power')")
+                                 what="spectral_norm(method='power')", restart=False)
     return sigma * scale
 
 

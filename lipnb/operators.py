@@ -267,14 +267,38 @@ class ConvergenceMonitor:
         return q < 1.0 and change / (1.0 - q) <= self.tol * abs(scale)
 
 
-def _power_method(op, x, tol, max_iterations, what):
+def _probe(op):
+    """A fixed random input, and whether ``op`` maps it to zero (then ``op`` is the zero map,
+    up to probability 0)."""
+    probe = np.random.default_rng(12345).standard_normal(op.in_shape)
+    return probe, not np.any(np.asarray(op.forward(probe)))
+
+
+def _null_start(op, what, restart):
+    """The start vector is in ``op``'s null space: 0 is then the right answer only for the
+    zero map. Returns a new start, or None for the zero map; raises if ``restart`` is off."""
+    probe, zero_map = _probe(op)
+    if zero_map:
+        return None
+    if not restart:
+        raise ValueError(f"{what}: the start vector lies in the null space of the operator (its image is zero), "
+                         f"so power iteration cannot leave it and would return 0 for a nonzero operator; "
+                         f"start from another vector (u0=None: a random one)")
+    return probe
+
+
+def _power_method(op, x, tol, max_iterations, what, restart=True):
     x, _ = unit(x)
     monitor, previous = ConvergenceMonitor(tol), 0.0
     for _ in range(max_iterations):
         x_next, _, growth = power_step(op, x)
         growth = float(growth)
-        if growth == 0.0:  # a zero map (or a start in its null space, probability 0)
-            return 0.0, x
+        if growth == 0.0:  # only from a start in the null space: every later iterate has a nonzero image
+            fresh = _null_start(op, what, restart)
+            if fresh is None:  # the zero map: any unit vector is a top singular vector
+                return 0.0, x
+            x, _ = unit(fresh)
+            continue
         x = x_next
         if monitor.converged(abs(growth - previous), growth):
             break
@@ -287,7 +311,7 @@ def _power_method(op, x, tol, max_iterations, what):
 
 
 def top_singular_pair(op, start, *, tol: float = 1e-10, max_iterations: int = 2000, method: str = "lanczos",
-                      what: str = "top_singular_pair"):
+                      what: str = "top_singular_pair", restart: bool = True):
     """The largest singular value of a float64 numpy operator and its right singular vector.
 
     Args:
@@ -298,10 +322,13 @@ def top_singular_pair(op, start, *, tol: float = 1e-10, max_iterations: int = 20
         method: ``"lanczos"`` (ARPACK, robust to the clustered top singular values that
             make power iteration crawl: notebook 04) or ``"power"`` (eq. (15) only).
         what: the caller's name, for the warning when power iteration stops early.
+        restart: what to do with a start in the operator's null space, from which neither
+            method can leave: start again from a fixed random vector (True), or raise
+            ValueError (False: the caller chose the start and should hear of it).
 
     Returns:
-        ``(sigma, v)`` with ``v`` a unit vector of ``op.in_shape``; ``(0.0, start)`` for a
-        zero operator.
+        ``(sigma, v)`` with ``v`` a unit vector of ``op.in_shape``; for a zero operator,
+        ``(0.0, the start scaled to unit length)``.
     """
     start = np.asarray(start, np.float64).reshape(op.in_shape)
     n_in, n_out = int(np.prod(op.in_shape)), int(np.prod(op.out_shape))
@@ -312,13 +339,19 @@ def top_singular_pair(op, start, *, tol: float = 1e-10, max_iterations: int = 20
                                 matvec=lambda x: np.ravel(op.forward(np.reshape(x, op.in_shape))),
                                 rmatvec=lambda y: np.ravel(op.adjoint(np.reshape(y, op.out_shape))))
         v0 = start.ravel() if n_in <= n_out else linear.matvec(start.ravel())  # svds starts on the smaller side
-        if np.any(v0):  # ARPACK cannot start from zero; the power method below returns 0 then
+        if not np.any(v0) and np.any(start):  # the start's image is zero: ARPACK cannot start from there
+            fresh = _null_start(op, what, restart)
+            if fresh is None:
+                return 0.0, start / np.linalg.norm(start)
+            start = fresh
+            v0 = start.ravel() if n_in <= n_out else linear.matvec(start.ravel())
+        if np.any(v0):
             try:
                 _, s, vt = svds(linear, k=1, tol=tol, maxiter=max_iterations, v0=v0)
                 return float(s[0]), vt[0].reshape(op.in_shape)
             except (ArpackNoConvergence, ArpackError):  # fall back to power iteration
                 pass
-    return _power_method(op, start, tol, max_iterations, what)
+    return _power_method(op, start, tol, max_iterations, what, restart)
 
 
 class PersistentVectors:

@@ -65,7 +65,8 @@ def gradient_penalty(critic, real, fake, one_sided: bool = False, *, extra_input
         one_sided: use eq. (25) instead of (24).
         extra_inputs: list of further critic inputs (e.g. class labels of a conditional
             critic); the critic is then called as ``critic([x_hat, *extra_inputs])``.
-        epsilon: optional interpolation weights of shape ``(n,)`` (drawn when None).
+        epsilon: optional interpolation weights, one per example: shape ``(n,)`` or ``(n, 1, ...)``
+            (drawn when None).
         return_norms: also return the per-example gradient norms.
         training: passed to the critic.
         seed: seed for drawing ``epsilon`` (a Keras SeedGenerator or int).
@@ -83,8 +84,17 @@ def gradient_penalty(critic, real, fake, one_sided: bool = False, *, extra_input
     if tuple(real.shape) != tuple(fake.shape):
         raise ValueError(f"real and fake must have the same shape, got {tuple(real.shape)} and {tuple(fake.shape)}")
     n = ops.shape(real)[0]
+    if isinstance(n, int) and n == 0:  # a static empty batch: its mean penalty would be nan
+        raise ValueError("real and fake must not be empty batches")
     if epsilon is None:
         epsilon = keras.random.uniform((n,), dtype=real.dtype, seed=seed)
+    else:
+        epsilon = ops.convert_to_tensor(epsilon)
+        shape = tuple(epsilon.shape)
+        if (len(shape) < 1 or any(d not in (1, None) for d in shape[1:])
+                or (isinstance(n, int) and shape[0] not in (None, n))):
+            raise ValueError(f"epsilon must have shape ({n},) (or ({n}, 1, ...)), one weight per example, "
+                             f"got {shape}")
     epsilon = ops.cast(ops.reshape(epsilon, [-1] + [1] * (rank - 1)), real.dtype)
     x_hat = epsilon * real + (1.0 - epsilon) * fake
     extra = None if extra_inputs is None else [ops.convert_to_tensor(e) for e in extra_inputs]

@@ -27,7 +27,12 @@ def nonnegative_int(value, name: str) -> int:
 
 
 def number(value, name: str, *, minimum: float | None = None, strict: bool = False) -> float:
-    """A finite real number, at least ``minimum`` (above it when ``strict``)."""
+    """A finite real number, at least ``minimum`` (above it when ``strict``).
+
+    A 0-d array or backend scalar tensor counts as its value.
+    """
+    if getattr(value, "shape", None) == () and not isinstance(value, numbers.Number):
+        value = to_numpy(value).item()
     ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(float(value))
     if ok and minimum is not None:
         ok = float(value) > minimum if strict else float(value) >= minimum

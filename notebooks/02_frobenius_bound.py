@@ -146,7 +146,8 @@ run.claim(
 # $$\frac{\|W\|_F}{\|W\|_2}\approx\frac{\sqrt{mn}}{\sqrt m+\sqrt n}
 # \;=\;\frac{\sqrt n}{2}\ \text{for square matrices.}$$
 #
-# A layer with 512 units would have its Lipschitz bound overestimated about elevenfold.
+# A random Gaussian layer of 512×512 would have its Lipschitz bound overestimated
+# about $\sqrt{512}/2\approx 11$-fold; trained layers are another matter (below).
 
 # %%
 def gaussian_looseness(m, n, trials):
@@ -164,11 +165,14 @@ for label, shape in shapes.items():
 
 fig, ax = plt.subplots()
 for i, (label, d) in enumerate(looseness.items()):
-    ax.errorbar(sizes, d["mean"], yerr=d["std"], fmt="o", color=f"C{i}", label=f"{label}: measured")
+    ax.errorbar(sizes, d["mean"], yerr=d["std"], fmt="o", color=f"C{i}",
+                label=f"{label}: measured (mean ± std, {run.size.trials} trials)")
     ax.plot(sizes, d["theory"], color=f"C{i}", ls="--", label=f"{label}: theory")
 ax.set(xscale="log", yscale="log", xlabel="n", ylabel=r"$\|W\|_F/\|W\|_2$",
        title="Frobenius looseness of Gaussian matrices")
-ax.legend();
+ax.yaxis.set_major_formatter(plt.ScalarFormatter())
+ax.yaxis.set_minor_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}" if v in (2, 3, 5, 20, 30) else ""))
+ax.legend(fontsize=8);
 
 # %% [markdown]
 # Each trial is one independent matrix, so the trials give a confidence interval for the
@@ -212,10 +216,12 @@ run.claim(
 
 # %% [markdown]
 # ## Trained layers
-# Training changes the spectrum: it tends to grow a few directions (the ones the data
-# needs), which raises $\sigma_1$ faster than $\|W\|_F$. We compare the ratio of each
-# layer of the digits MLP at initialization and after training, over several training
-# seeds, and the product of per-layer bounds for the whole network.
+# Training changes the spectrum. A common expectation is that it grows a few directions
+# (the ones the data needs), which would raise $\sigma_1$ faster than $\|W\|_F$ and so
+# lower the ratio; the claim `training-lowers-looseness` below tests it, layer by layer.
+# We compare the ratio of each layer of the digits MLP at initialization and after
+# training, over several training seeds, and the product of per-layer bounds for the
+# whole network.
 
 # %%
 x_train, y_train, x_test, y_test = lipnb.load_digits_split(seed=run.seed)
@@ -241,7 +247,8 @@ fig, ax = plt.subplots(figsize=(6.4, 3))
 xpos = np.arange(len(names))
 for dx, ratios, label in ((-0.2, ratio_init, "at initialization"), (0.2, ratio_trained, "after training")):
     ax.bar(xpos + dx, ratios.mean(axis=0), 0.4, label=f"{label} (mean)")
-    ax.scatter(np.repeat(xpos + dx, len(ratios)), ratios.T.ravel(), s=10, color="k", zorder=3)
+    ax.scatter(np.repeat(xpos + dx, len(ratios)), ratios.T.ravel(), s=10, color="k", zorder=3,
+               label="each seed" if dx > 0 else None)
 ax.set(xticks=xpos, xticklabels=[f"{n}\n{k}" for n, k in zip(names, shapes_text)],
        ylabel=r"$\|W\|_F/\|W\|_2$", title=f"Frobenius looseness of the MLP's layers ({len(train_seeds)} seeds)")
 ax.legend()

@@ -31,9 +31,10 @@
 # This gradient is orthogonal to $W$, since $\langle uv^\top,W\rangle=\sigma$: $L$ does
 # not change when $W$ is rescaled, and the reparameterized step never spends effort
 # changing the scale that the normalization divides out. The constraint version steps
-# along the full $G$ and projects back afterwards. Keras's `SpectralNormalization` does
-# the same: it overwrites the kernel with $\tilde W$ and stops the gradient through
-# $\sigma$. Both apply $G$ instead of the expression above.
+# along the full $G$ and projects back afterwards. Keras's `SpectralNormalization`, on
+# Keras's TensorFlow backend (the backend of these renders; on JAX it behaves differently,
+# see below), does the same: it overwrites the kernel with $\tilde W$ and stops the
+# gradient through $\sigma$. Both apply $G$ instead of the expression above.
 #
 # **Where this leads.** The step along the full $G$ carries a component along
 # the layer's scale, which the projection then removes; repeated at every step, that
@@ -151,7 +152,7 @@ run.claim(
 # * **lipnb SN**: the layer computes with $W/\sigma(W)$, gradients flow through $\sigma$
 #   (the article's fix);
 # * **Keras SN**: `keras.layers.SpectralNormalization`, which overwrites the kernel with
-#   $W/\sigma$ and stops the gradient through $\sigma$;
+#   $W/\sigma$ and (on TensorFlow, as measured above) stops the gradient through $\sigma$;
 # * **clip to ball**: the post-step projection $W\leftarrow W\min(1,1/\sigma)$, which
 #   `make_critic("constraint")` uses;
 # * **W ← W/σ**: the article's exact post-step constraint, dividing by $\sigma$ after
@@ -175,10 +176,9 @@ run.claim(
 # evaluations (one snapshot of a GAN oscillates); lipnb's SN is compared with each
 # post-step variant by the paired difference over seeds, with a 95% t interval.
 #
-# **Sizes.** The quick profile trains every variant with 5 seeds for 300 generator steps
-# (1500 critic steps) with a 3×128 critic and generator, evaluating every 10 generator
-# steps; the smoke profile (2 seeds, 20 steps, width 32) only checks that the notebook
-# runs; the full profile runs 10 seeds for 5000 steps at width 512.
+# **Sizes.** The table at the top gives the profile's: `seeds` per variant, generator
+# `steps` (five critic steps each), the `width` of the 3-layer critic and generator, and
+# `eval_every`; the smoke profile only checks that the notebook runs.
 
 # %%
 data, _ = lipnb.eight_gaussians(20000, np.random.default_rng(run.seed + 1))
@@ -272,7 +272,9 @@ run.claim(
 # step that division costs every other singular value a fixed factor per step: the stable
 # rank $\|W\|_F^2/\sigma_1^2=\sum_i r_i^2$ falls toward 1, the layer collapses onto its top
 # singular pair, and $\|W\|_F$ falls with it while $\sigma_1$ stays at 1. The
-# reparameterized gradient has no component along the scale, so it has no such drift.
+# reparameterized gradient has no component along the scale, so it has no such drift:
+# its stable rank still moves with what the loss asks of each singular value ($g_i$), but
+# without this extra push toward rank one.
 # The same push keeps $\sigma_1$ at or above 1 after each step, where the projection onto
 # the ball and $W\leftarrow W/\sigma$ are the same map, so those two variants should differ
 # little.
@@ -375,7 +377,8 @@ run.claim(
 # `training=True` in its update step (or to call `warm_up()`). We measure the pitfall and
 # the remedy with the project's standard: every layer's exact norm $\sigma(W/\hat\sigma)$
 # (SVD of the reshaped kernel it normalizes) within SN-GAN's 1.05. For each seed the loop
-# runs `loop_steps` Adam steps of the critic's WGAN loss on digits against uniform noise.
+# runs Adam steps of the critic's WGAN loss on digits against uniform noise (how many:
+# the figure's title).
 
 # %%
 def critic_for(kind, s):
@@ -430,13 +433,14 @@ for s in range(run.size.loop_seeds):
                 sigmas_after_warm_up[s] = lipnb_layer_sigmas(critic)
 
 fig, ax = plt.subplots()
-for i, label in enumerate(LOOPS):
+for i, (label, (kind, _)) in enumerate(LOOPS.items()):
     for s in range(run.size.loop_seeds):
-        ax.plot(np.arange(1, len(drift[label, s]) + 1) * checkpoints, drift[label, s], marker="o", color=f"C{i}",
-                label=label if s == 0 else None)
-ax.axhline(1, color="k", ls="--", lw=0.8)
-ax.set(xlabel="custom-loop steps", ylabel="certified upper bound", yscale="log",
-       title="Custom loops, one line per seed")
+        # Step 0 is the fresh critic: critic_for builds the same weights for the same seed.
+        ax.plot(np.arange(len(drift[label, s]) + 1) * checkpoints, [fresh[s][kind], *drift[label, s]], marker="o",
+                color=f"C{i}", label=label if s == 0 else None)
+ax.axhline(1, color="k", ls="--", lw=0.8, label="bound 1")
+ax.set(xlabel="custom-loop steps (0: the fresh critic)", ylabel="certified upper bound", yscale="log",
+       title=f"Custom loops of {run.size.loop_steps} steps, one line per seed")
 ax.legend(fontsize=8)
 lipnb.show_table(fresh, title="Certified bound of freshly built critics")
 lipnb.show_table([{"loop": label, "seed": s, "largest layer σ(W/σ̂)": max(sig)} for (label, s), sig in sigmas.items()]
@@ -475,10 +479,13 @@ run.claim(
 )
 stale = np.array([max(sigmas["lipnb SN, no training flag", s]) for s in range(run.size.loop_seeds)])
 remedied = np.array([max(sigmas["lipnb SN, training=True (remedy)", s]) for s in range(run.size.loop_seeds)])
-stale_evidence = {"stale vectors leave 1.05": one_sample(np.log(stale), direction="greater", null=float(np.log(1.05)),
-                                                         what="the mean log of the largest layer norm"),
-                  "the remedy stays within 1.05": one_sample(remedied, direction="less", null=1.05,
-                                                             what="the mean largest layer norm")}
+# The stale norms span a factor of several between seeds, so their mean is taken on the
+# log scale (null: log 1.05 = 0.049); the remedied ones sit near 1, on the plain scale.
+stale_evidence = {"stale vectors, log of the largest layer norm, leave log 1.05":
+                      one_sample(np.log(stale), direction="greater", null=float(np.log(1.05)),
+                                 what="the mean log of the largest layer norm"),
+                  "the remedy's largest layer norm stays within 1.05":
+                      one_sample(remedied, direction="less", null=1.05, what="the mean largest layer norm")}
 run.claim(
     "lipnb-sn-stale-vector-pitfall",
     "A documented pitfall and its remedy: in a custom loop that never passes training=True, lipnb's stored "

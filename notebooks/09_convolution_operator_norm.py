@@ -207,7 +207,7 @@ for i, runs in enumerate(networks.values()):
     for j, (key, marker, color, label) in enumerate(markers):
         ax.scatter([i + 0.12 * (j - 1)] * len(runs), [r[key] for r in runs], marker=marker, color=color,
                    label=label if i == 0 else None)
-ax.axhline(1, color="k", ls="--", lw=0.8)
+ax.axhline(1, color="k", ls="--", lw=0.8, label="1: what SN aims at")
 ax.set(xticks=[0, 1], xticklabels=[mode_names[m] for m in networks], yscale="log",
        ylabel="Lipschitz constant of the logits", title="Trained SN conv classifiers")
 ax.legend();

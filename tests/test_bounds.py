@@ -151,3 +151,103 @@ def test_input_jacobian_is_each_examples_jacobian():
     exact = lipnb.conv_operator_norm(keras.ops.convert_to_numpy(conv.layers[0].kernel), (5, 5), padding="same")
     np.testing.assert_allclose(lipnb.jacobian_spectral_norms(conv, RNG.standard_normal((3, 5, 5, 1))), exact,
                                rtol=1e-4)
+
+
+def _largest_slope_by_finite_differences(model, shape, rng, pairs=400, scale=0.05):
+    """The largest |f(x) - f(y)| / |x - y| over random nearby pairs: a lower bound on L."""
+    x = rng.standard_normal((pairs, *shape)).astype("float32")
+    y = x + scale * rng.standard_normal(x.shape).astype("float32")
+    return float(np.max(lipnb.finite_difference_ratios(model, x, y)))
+
+
+@pytest.mark.parametrize("layer, slope", [
+    (lambda: keras.layers.ELU(alpha=3.0), 3.0),
+    (lambda: keras.layers.ReLU(negative_slope=2.5), 2.5),
+    (lambda: keras.layers.LeakyReLU(negative_slope=4.0), 4.0),
+])
+def test_parametrized_activation_layers_count_their_slope(layer, slope):
+    model = keras.Sequential([keras.Input((3,)), layer()])
+    assert lipnb.lipschitz_upper_bound(model) == pytest.approx(slope)
+    # The bound is attained near 0 from below: a bound of 1 would be broken here.
+    found = _largest_slope_by_finite_differences(model, (3,), np.random.default_rng(0), scale=1e-3)
+    assert 1.2 < found <= slope * (1 + 1e-3)
+
+
+def test_a_thresholded_relu_is_discontinuous_and_named():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.ReLU(threshold=0.5)])
+    x = np.full((1, 3), 0.5, "float32")
+    jump = keras.ops.convert_to_numpy(model(x + 1e-3) - model(x - 1e-3))  # about 0.5 across a step of 2e-3
+    assert np.all(jump > 0.4)
+    with pytest.raises(ValueError, match="discontinuous"):
+        lipnb.lipschitz_upper_bound(model)
+
+
+def test_activations_lipnb_cannot_vouch_for_are_errors_not_guesses():
+    import functools
+
+    for activation in (functools.partial(keras.activations.leaky_relu, negative_slope=5.0),
+                       keras.layers.LeakyReLU(5.0), lambda x: 3.0 * x):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation=activation)])
+        with pytest.raises(ValueError, match="cannot bound the activation"):
+            lipnb.lipschitz_upper_bound(model)
+    with pytest.raises(ValueError, match="unknown activation"):
+        lipnb.activation_lipschitz("mish")
+    # Keras's own functions, by name or by object, are known.
+    for activation in ("relu", keras.activations.relu, "gelu", None):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation=activation)])
+        ratio = lipnb.lipschitz_upper_bound(model) / lipnb.spectral_norm(model.layers[0].kernel)
+        assert ratio == pytest.approx(lipnb.ACTIVATION_LIPSCHITZ[getattr(activation, "__name__", activation)
+                                                                 or "linear"])
+
+
+@pytest.mark.parametrize("length, expected", [(4, 2 ** -0.5), (3, 1.0), (5, 1.0), (6, 2 ** -0.5), (1, 1.0)])
+def test_same_padded_average_pooling_counts_its_partial_edge_windows(length, expected):
+    model = keras.Sequential([keras.Input((length, 1)), keras.layers.AveragePooling1D(2, padding="same")])
+    assert lipnb.lipschitz_upper_bound(model) == pytest.approx(expected)
+    # The exact norm, from the layer's own matrix (its columns: the images of the basis vectors).
+    matrix = keras.ops.convert_to_numpy(model(np.eye(length, dtype="float32")[..., None])).reshape(length, -1).T
+    assert np.linalg.norm(matrix, 2) == pytest.approx(expected, rel=1e-6)
+
+
+def test_operator_mode_transposed_convolution_is_measured_as_it_computes():
+    sn = lipnb.SpectralNormalization(keras.layers.Conv2DTranspose(2, 3, strides=2, padding="same",
+                                                                  use_bias=False), mode="operator")
+    model = keras.Sequential([keras.Input((3, 3, 2)), sn])
+    # The layer's exact operator norm, from its dense matrix.
+    basis = np.eye(18, dtype="float32").reshape(18, 3, 3, 2)
+    matrix = keras.ops.convert_to_numpy(model(basis)).reshape(18, -1).T
+    exact = float(np.linalg.norm(matrix.astype(np.float64), 2))
+    assert exact == pytest.approx(1.0, rel=1e-5)
+    assert list(lipnb.normalized_layer_sigmas(model).values())[0] == pytest.approx(exact, rel=1e-5)
+    assert lipnb.lipschitz_upper_bound(model) == pytest.approx(exact, rel=1e-5)
+
+
+def test_spectrally_normalized_embedding_is_a_clear_error():
+    model = keras.Sequential([keras.Input((4,), dtype="int32"),
+                              lipnb.SpectralNormalization(keras.layers.Embedding(10, 3))])
+    with pytest.raises(ValueError, match="cannot bound layer"):
+        lipnb.lipschitz_upper_bound(model)
+
+
+def test_bound_helpers_reject_bad_arguments():
+    model = linear_model(RNG.standard_normal((3, 2)))
+    x = RNG.standard_normal((4, 3)).astype("float32")
+    for kwargs, match in ((dict(radius=0.0), "radius"), (dict(radius=-1.0), "radius"),
+                          (dict(learning_rate=float("nan")), "learning_rate"),
+                          (dict(learning_rate=-1.0), "learning_rate")):
+        with pytest.raises(ValueError, match=match):
+            lipnb.lipschitz_lower_bound(model, x, steps=2, **kwargs)
+    with pytest.raises(ValueError, match="batch_size"):
+        lipnb.jacobian_spectral_norms(model, x, batch_size=0)
+    with pytest.raises(ValueError, match="non-empty batch"):
+        lipnb.jacobian_spectral_norms(model, np.zeros((0, 3), "float32"))
+    with pytest.raises(ValueError, match="non-empty batch"):
+        lipnb.finite_difference_ratios(model, np.zeros((0, 3), "float32"), np.zeros((0, 3), "float32"))
+
+
+def test_a_diverging_ascent_warns_and_keeps_what_it_found():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)])
+    x = RNG.standard_normal((4, 3)).astype("float32")
+    with pytest.warns(RuntimeWarning, match="diverged"):
+        found = lipnb.lipschitz_lower_bound(model, x, steps=3, learning_rate=1e30)
+    assert np.isfinite(found) and found <= lipnb.lipschitz_upper_bound(model) * (1 + 1e-5)

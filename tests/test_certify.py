@@ -119,6 +119,12 @@ def test_certified_accuracy_counts_correct_points_with_radius_above_eps():
     eps = float(np.median(radius))
     assert lipnb.certified_accuracy(model, x, y, eps) == pytest.approx(np.mean((predicted == y) & (radius > eps)))
     assert lipnb.certified_accuracy(model, x, y, 1e9) == 0.0
+    # A curve in one call: the same numbers as one call per radius.
+    grid = [0.0, eps, 1e9]
+    curve = lipnb.certified_accuracy(model, x, y, grid)
+    assert isinstance(curve, np.ndarray) and curve.shape == (3,)
+    np.testing.assert_array_equal(curve, [lipnb.certified_accuracy(model, x, y, e) for e in grid])
+    np.testing.assert_array_equal(lipnb.certified_accuracy(model, x, y, np.array([eps])), [curve[1]])
 
 
 def test_certificates_reject_what_they_cannot_certify():
@@ -134,6 +140,12 @@ def test_certificates_reject_what_they_cannot_certify():
         lipnb.certified_accuracy(model, x, np.zeros(3), 0.1)
     with pytest.raises(ValueError, match="eps"):
         lipnb.certified_accuracy(model, x, np.zeros(4), -1.0)
+    with pytest.raises(ValueError, match=r"eps\[1\]"):
+        lipnb.certified_accuracy(model, x, np.zeros(4), [0.1, float("nan")])
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        lipnb.certified_accuracy(model, x, np.zeros(4), [])
+    with pytest.raises(ValueError, match="non-empty 1-D"):
+        lipnb.certified_accuracy(model, x, np.zeros(4), [[0.1]])
     softmax = keras.Sequential([keras.Input((5,)), keras.layers.Dense(3, activation="softmax")])
     with pytest.raises(ValueError, match="cannot certify"):
         lipnb.certified_radius(softmax, x)
@@ -142,3 +154,31 @@ def test_certificates_reject_what_they_cannot_certify():
         lipnb.certified_radius(single, x)
     with pytest.raises(ValueError, match="radius"):
         lipnb.margin_attack(model, x, -1.0)
+
+
+def test_constant_logits_get_no_nan_radii():
+    zero = keras.Sequential([keras.Input((3,)), keras.layers.Dense(3, kernel_initializer="zeros")])
+    x = RNG.standard_normal((4, 3)).astype("float32")
+    assert lipnb.lipschitz_upper_bound(zero) == 0.0
+    np.testing.assert_array_equal(lipnb.certified_radius(zero, x), 0.0)  # all logits tie: radius 0
+    zero.layers[0].bias.assign(np.array([1.0, 0.0, 0.0], "float32"))
+    # Constant logits with a clear winner: nothing can change the prediction.
+    np.testing.assert_array_equal(lipnb.certified_radius(zero, x), np.inf)
+    assert lipnb.certified_accuracy(zero, x, np.zeros(4), [0.0, 1e6]).tolist() == [1.0, 1.0]
+
+
+def test_scalar_arrays_count_as_numbers_and_ragged_eps_is_named():
+    model = linear_model(RNG.standard_normal((5, 3)), np.zeros(3))
+    x = RNG.standard_normal((6, 5)).astype("float32")
+    y, _ = lipnb.logit_margins(model, x)
+    assert lipnb.certified_accuracy(model, x, y, np.array(0.1)) == lipnb.certified_accuracy(model, x, y, 0.1)
+    assert lipnb.certified_accuracy(model, x, y, keras.ops.convert_to_tensor(0.1)) == \
+        lipnb.certified_accuracy(model, x, y, 0.1)
+    np.testing.assert_array_equal(lipnb.certified_radius(model, x, lipschitz=np.array(2.0)),
+                                  lipnb.certified_radius(model, x, lipschitz=2.0))
+    with pytest.raises(ValueError, match=r"eps\[1\]"):
+        lipnb.certified_accuracy(model, x, y, [0.1, [0.2, 0.3]])
+    with pytest.raises(ValueError, match="step_size"):
+        lipnb.margin_attack(model, x, 0.5, step_size=float("nan"))
+    with pytest.raises(ValueError, match="step_size"):
+        lipnb.margin_attack(model, x, 0.5, step_size=-0.1)

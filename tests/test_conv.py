@@ -61,3 +61,16 @@ def test_zero_kernels_have_norm_zero():
 def test_valid_convolution_on_an_input_smaller_than_the_kernel_is_named():
     with pytest.raises(ValueError, match="has no output on an input of size"):
         lipnb.conv_operator_norm(np.ones((3, 3, 1, 1)), (2, 2), padding="valid")
+
+
+def test_conv_norm_arguments_must_be_integers_and_a_positive_tol():
+    k = np.ones((3, 3, 1, 1))
+    with pytest.raises(ValueError, match="strides"):
+        lipnb.conv_operator_norm(k, (6, 6), strides=1.5, padding="same")
+    with pytest.raises(ValueError, match="input_shape"):
+        lipnb.conv_operator_norm(k, (6.7, 6), padding="same")
+    for tol in (0.0, -1.0):
+        with pytest.raises(ValueError, match="tol"):
+            lipnb.conv_operator_norm(k, (6, 6), padding="same", tol=tol)
+    with pytest.raises(ValueError, match="has no output on an input of size"):
+        lipnb.conv_operator_norm_bound(np.ones((5, 5, 1, 1)), (3, 3), padding="valid")

@@ -333,3 +333,17 @@ def test_steps_between_evaluations_in_one_call_match_keras_fit(regime):
                                rtol=1e-4, atol=1e-6)
     for a, b in zip(scanned.get_weights(), fitted.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_stream_and_sampling_arguments_are_checked():
+    x = np.zeros((64, 2), "float32")
+    for kwargs, match in ((dict(batch_size=0, n_critic=5), "batch_size"),
+                          (dict(batch_size=2.5, n_critic=5), "batch_size"),
+                          (dict(batch_size=8, n_critic=0), "n_critic"),
+                          (dict(batch_size=8, n_critic=1, labels=np.zeros(3, "int32")), "labels")):
+        with pytest.raises(ValueError, match=match):
+            lipnb.WGAN.dataset(x, **kwargs)
+    gan = lipnb.WGAN(lipnb.mlp_generator(), lipnb.make_critic("sn"), regime="sn")
+    for n in (-1, 0, 2.5):
+        with pytest.raises(ValueError, match="n must be a positive integer"):
+            gan.sample(n)

@@ -215,3 +215,22 @@ def test_auto_iterations_converge_in_one_training_call(mode):
     np.testing.assert_allclose(vectors["capped"], vectors["one"], atol=1e-6)
     config = make(power_iterations="auto", tol=1e-3, max_iterations=7).get_config()
     assert (config["power_iterations"], config["tol"], config["max_iterations"]) == ("auto", 1e-3, 7)
+
+
+def test_operator_mode_names_the_convolutions_it_cannot_build():
+    for conv in (keras.layers.Conv1D(2, 3, padding="causal"), keras.layers.Conv2D(2, 3, dilation_rate=2)):
+        with pytest.raises(ValueError, match="undilated convolutions"):
+            lipnb.SpectralNormalization(conv, mode="operator")
+
+
+def test_warm_up_refuses_a_kernel_with_nan():
+    layer = lipnb.SpectralNormalization(keras.layers.Dense(3))
+    layer.build((None, 4))
+    layer.layer.kernel.assign(np.full((4, 3), np.nan, "float32"))
+    with pytest.raises(ValueError, match="non-finite"):
+        layer.warm_up()
+
+
+def test_group_axis_accepts_numpy_integers():
+    assert lipnb.GroupSort(2, axis=np.int64(-1)).get_config()["axis"] == -1
+    assert lipnb.MaxMin(axis=np.int32(1)).get_config()["axis"] == 1

@@ -167,3 +167,15 @@ def test_bfloat16_tensors_are_accepted():
     low = keras.ops.convert_to_tensor(w, "bfloat16")
     rounded = keras.ops.convert_to_numpy(keras.ops.cast(low, "float32"))
     assert lipnb.spectral_norm(low) == pytest.approx(np.linalg.svd(rounded, compute_uv=False)[0], rel=1e-6)
+
+
+def test_a_start_in_the_null_space_is_named_not_answered_with_zero():
+    # ones is orthogonal to the only column of w, so W^T ones = 0 although |w|_2 = sqrt 2.
+    w = np.array([[1.0], [-1.0]])
+    with pytest.warns(RuntimeWarning, match="orthogonal to the range"):
+        stuck = lipnb.power_iteration(w, iterations=5, u0="ones")
+    assert stuck.sigma == 0.0  # the literal outcome of eq. (15), now with a warning
+    with pytest.raises(ValueError, match="null space"):
+        lipnb.spectral_norm(w, method="power", u0="ones")
+    assert lipnb.spectral_norm(w, method="power") == pytest.approx(np.sqrt(2.0))
+    assert lipnb.spectral_norm(np.zeros((2, 1)), method="power", u0="ones") == 0.0  # a zero matrix is no error

@@ -173,3 +173,15 @@ def test_compiled_wgan_steps_carry_the_projection_vectors():
     assert len(kernels) == 3
     for kernel in kernels:
         stored_vectors_follow(kernel.constraint._vectors, [kernel])
+
+
+@pytest.mark.parametrize("method", ["lanczos", "power"])
+def test_top_singular_pair_restarts_from_a_start_in_the_null_space(method):
+    m = np.array([[1.0, -1.0], [2.0, -2.0], [0.0, 0.0]])  # null space: (1, 1)
+    sigma, v = top_singular_pair(MatrixOperator(m), np.array([1.0, 1.0]), method=method)
+    assert sigma == pytest.approx(np.linalg.norm(m, 2), rel=1e-9)
+    assert abs(float(np.ravel(v) @ np.array([1.0, -1.0]))) == pytest.approx(np.sqrt(2.0), rel=1e-6)
+    with pytest.raises(ValueError, match="null space"):
+        top_singular_pair(MatrixOperator(m), np.array([1.0, 1.0]), method=method, restart=False)
+    sigma, v = top_singular_pair(MatrixOperator(np.zeros((3, 2))), np.array([3.0, 4.0]), method=method)
+    assert sigma == 0.0 and np.allclose(np.ravel(v), [0.6, 0.8])  # a zero map keeps the (unit) start

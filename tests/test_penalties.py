@@ -69,3 +69,15 @@ def test_spectral_norm_regularizer_tracks_sigma_and_round_trips():
         lipnb.SpectralNormRegularizer(-1.0)
     with pytest.raises(ValueError, match="power_iterations"):
         lipnb.SpectralNormRegularizer(0.1, power_iterations=0)
+
+
+def test_gradient_penalty_names_empty_batches_and_misshapen_weights():
+    critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    real = np.ones((4, 2), "float32")
+    with pytest.raises(ValueError, match="empty"):
+        lipnb.gradient_penalty(critic, real[:0], real[:0])
+    for epsilon in (np.full(3, 0.5, "float32"), np.full((4, 2), 0.5, "float32"), np.float32(0.5)):
+        with pytest.raises(ValueError, match="epsilon must have shape"):
+            lipnb.gradient_penalty(critic, real, 0 * real, epsilon=epsilon)
+    for epsilon in (np.full(4, 0.5, "float32"), np.full((4, 1), 0.5, "float32")):
+        assert np.isfinite(float(lipnb.gradient_penalty(critic, real, 0 * real, epsilon=epsilon)))
