@@ -18,9 +18,16 @@ def _flat_norm(a: np.ndarray) -> np.ndarray:
 
 
 def random_perturbation(x, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-    """``x + d`` with ``d`` uniform in direction and of l2 norm exactly ``epsilon``."""
+    """``x + d`` with ``d`` uniform in direction and of l2 norm exactly ``epsilon``, per example.
+
+    ``x`` is a batch ``(n, ...)``: one perturbation per row.
+    """
     epsilon = _check_epsilon(epsilon)
     x = np.asarray(x, dtype=np.float32)
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch (rank >= 2; one example: x[None]), got shape {x.shape}")
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
     d = rng.standard_normal(x.shape).astype(np.float32)
     return x + epsilon * d / _flat_norm(d)
 
@@ -61,7 +68,8 @@ def pgd(model, x, y, epsilon: float, steps: int = 10, step_size: float | None = 
     """Projected gradient ascent on the loss inside the l2 ball of radius ``epsilon``."""
     epsilon = _check_epsilon(epsilon)
     steps = positive_int(steps, "steps")
-    step_size = 2.5 * epsilon / steps if step_size is None else float(step_size)
+    step_size = 2.5 * epsilon / steps if step_size is None else number(step_size, "step_size", minimum=0.0,
+                                                                         strict=True)
     x0 = np.asarray(x, dtype=np.float32)
     xa = x0.copy()
     for _ in range(int(steps)):

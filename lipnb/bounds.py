@@ -64,20 +64,37 @@ def activation_lipschitz(activation) -> float:
     if activation is None:
         return 1.0  # Keras's default: linear
     name = getattr(activation, "__name__", None)
-    if name in ACTIVATION_LIPSCHITZ and _keras_activation(name) is activation:
+    if name in ACTIVATION_LIPSCHITZ and any(activation is f for f in _library_functions(name)):
         return ACTIVATION_LIPSCHITZ[name]
-    raise ValueError(f"cannot bound the activation {activation!r}: lipnb knows the slopes of Keras's activations "
-                     f"{known} only (by name or as keras.activations.<name>); use a separate layer it bounds "
-                     f"(e.g. keras.layers.LeakyReLU) or pass the bound yourself")
+    raise ValueError(f"cannot bound the activation {activation!r}: lipnb knows the slopes of {known} only, by name "
+                     f"or as the function of that name in keras.activations, keras.ops, tf.nn, jax.nn or "
+                     f"torch.nn.functional (with its default parameters); use a layer it bounds instead "
+                     f"(e.g. keras.layers.LeakyReLU(negative_slope))")
 
 
-def _keras_activation(name):
+# The libraries' own functions of these names have the slopes of the table at their
+# default parameters (tf.keras 2's hard_sigmoid, slope 0.2, is not one of them).
+_BACKEND_ACTIVATIONS = ("relu", "relu6", "elu", "tanh", "sigmoid", "softplus", "softsign", "gelu", "silu",
+                        "swish", "leaky_relu")
+
+
+def _library_functions(name):
+    """The functions called ``name`` in Keras, and in the backend libraries already loaded."""
+    import sys
+
     import keras
 
+    found = [getattr(keras.ops, name, None)]
     try:
-        return keras.activations.get(name)
+        found.append(keras.activations.get(name))
     except ValueError:
-        return None
+        pass
+    if name in _BACKEND_ACTIVATIONS:
+        for module in ("tensorflow.nn", "jax.nn", "torch.nn.functional"):
+            package = sys.modules.get(module.split(".")[0])
+            if package is not None:  # never import a backend just to compare
+                found.append(getattr(sys.modules.get(module), name, None))
+    return [f for f in found if f is not None]
 
 
 _NEUTRAL_LAYERS = {"InputLayer", "Dropout", "Flatten", "Reshape", "GaussianNoise", "GaussianDropout",
@@ -98,7 +115,7 @@ def _layer_lipschitz(layer, input_shape, conv_method="exact") -> float:
     if isinstance(layer, SpectralNormalization):
         if layer.mode == "operator" and conv_method == "exact":
             # The operator the layer normalizes by is its convolution on this input size,
-            # transposed or dilated ones included.
+            # transposed ones included.
             if not isinstance(layer.layer, (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
                                             keras.layers.Conv2DTranspose, keras.layers.Conv1DTranspose)):
                 raise ValueError(f"lipschitz_upper_bound cannot bound layer {layer.name!r} wrapping "
@@ -127,15 +144,16 @@ def _layer_lipschitz(layer, input_shape, conv_method="exact") -> float:
         pool, strides = tuple(layer.pool_size), tuple(layer.strides)
         if pool != strides:
             raise ValueError(f"lipschitz_upper_bound supports non-overlapping pooling only ({layer.name!r})")
-        # Windows do not overlap, so the norm is the largest window's weight norm:
-        # 1/sqrt(c) for a window averaging c inputs.
-        return 1.0 / float(np.sqrt(_smallest_pool_window(layer, pool, input_shape)))
+        return _average_pool_norm(layer, pool, input_shape)
     if kind in ("MaxPooling1D", "MaxPooling2D"):
         if tuple(layer.pool_size) != tuple(layer.strides):
             raise ValueError(f"lipschitz_upper_bound supports non-overlapping pooling only ({layer.name!r})")
         return 1.0
     if kind in ("GlobalAveragePooling1D", "GlobalAveragePooling2D"):
-        return 1.0 / float(np.sqrt(np.prod(input_shape[1:-1])))
+        dims = _spatial_dims(layer, input_shape)
+        if any(d is None for d in dims):
+            return 1.0
+        return 1.0 / float(np.sqrt(np.prod(dims)))
     if kind in ("GlobalMaxPooling1D", "GlobalMaxPooling2D"):
         return 1.0
     if kind == "Rescaling":  # x * scale + offset: a scalar (or per-channel) scale
@@ -146,43 +164,75 @@ def _layer_lipschitz(layer, input_shape, conv_method="exact") -> float:
     raise ValueError(f"lipschitz_upper_bound cannot bound layer {layer.name!r} of type {kind}")
 
 
-def _smallest_pool_window(layer, pool, input_shape) -> int:
-    """How many inputs the smallest window of a non-overlapping average pooling averages.
+def _spatial_dims(layer, input_shape):
+    channels_last = getattr(layer, "data_format", "channels_last") == "channels_last"
+    return tuple(input_shape[1:-1] if channels_last else input_shape[2:])
 
-    With ``padding="valid"`` every window is full. With ``"same"`` Keras averages over the
-    inputs inside the input only, so an edge window that hangs over the border averages
-    fewer of them, each with a larger weight.
+
+def _window_norm(real: int, before: int, after: int, k: int, replicate: bool) -> float:
+    """l2 norm of the weights of one average-pooling window that covers ``real`` inputs
+    and hangs ``before``/``after`` places over the border (``before + real + after = k``).
+
+    Keras's TensorFlow and JAX backends average over the real inputs only (weights
+    1/real); its PyTorch backend may pad by repeating the edge inputs and divide by k, so
+    an edge input weighs (1 + its padding)/k; there the larger of the two bounds either.
     """
+    own = 1.0 / np.sqrt(real)
+    if not replicate or before == after == 0:
+        return own
+    counts = np.ones(real)
+    counts[0] += before
+    counts[-1] += after
+    return max(own, float(np.linalg.norm(counts)) / k)
+
+
+def _average_pool_norm(layer, pool, input_shape) -> float:
+    """Operator norm of a non-overlapping average pooling: windows share no input, so the
+    norm is the largest window's weight norm, a product over the spatial axes."""
     if layer.padding == "valid":
-        return int(np.prod(pool))
-    dims = input_shape[1:-1] if getattr(layer, "data_format", "channels_last") == "channels_last" else input_shape[2:]
+        return 1.0 / float(np.sqrt(np.prod(pool)))  # every window is full
+    dims = _spatial_dims(layer, input_shape)
     if any(d is None for d in dims):
-        return 1  # unknown size: a window of one input, weight 1, bounds every case
-    smallest = 1
+        return 1.0  # unknown size: no window's weights exceed norm 1 (one input, weight at most 1)
+    import keras
+
+    replicate = keras.backend.backend() == "torch"
+    norm = 1.0
     for d, k in zip(dims, pool):
-        windows = -(-int(d) // k)
+        d, windows = int(d), -(-int(d) // k)
+        pad = windows * k - d
+        before, after = pad // 2, pad - pad // 2  # Keras puts the smaller half first
         if windows == 1:
-            smallest *= int(d)
-            continue
-        pad = windows * k - int(d)  # Keras splits it, the smaller half before
-        smallest *= k - max(pad // 2, pad - pad // 2)
-    return max(smallest, 1)
+            norm *= _window_norm(d, before, after, k, replicate)
+        else:
+            norm *= max(1.0 / np.sqrt(k), _window_norm(k - before, before, 0, k, replicate),
+                        _window_norm(k - after, 0, after, k, replicate))
+    return float(norm)
 
 
 def _operator_norm(sn_layer) -> float:
     """Exact norm of the operator a ``mode="operator"`` SpectralNormalization layer computes
-    with: its wrapped convolution (strided, dilated or transposed) with the normalized kernel."""
+    with: its wrapped convolution with the normalized kernel, on the layer's input size."""
     import keras
 
     from lipnb import backend
+    from lipnb.conv import conv_operator_norm
     from lipnb.operators import NumpyView, top_singular_pair
 
+    inner = sn_layer.layer
+    w = sn_layer.normalized_weight(training=False)
+    if not type(inner).__name__.endswith("Transpose") and all(d == 1 for d in inner.dilation_rate):
+        # numpy in float64 on every backend
+        return conv_operator_norm(keras.ops.convert_to_numpy(w).astype(np.float64),
+                                  tuple(sn_layer.vector.shape[1:]), inner.strides, inner.padding)
+    # Transposed (or dilated) convolutions: the layer's own operator, in the widest float
+    # the backend has. In float32 (JAX without x64) round-off could put the norm a few
+    # parts in 1e8 low; a bound must not be low, so raise it by 1e-6 relative then.
     wide = backend.float64()
-    w = keras.ops.cast(sn_layer.normalized_weight(training=False), wide)
-    op = NumpyView(sn_layer.operator(w), wide)
+    op = NumpyView(sn_layer.operator(keras.ops.cast(w, wide)), wide)
     start = np.random.default_rng(0).standard_normal(op.in_shape)
     sigma, _ = top_singular_pair(op, start, tol=1e-10, what="the operator norm of a SpectralNormalization layer")
-    return sigma
+    return sigma if wide == "float64" else sigma * (1 + 1e-6)
 
 
 def _linear_lipschitz(layer, kernel, input_shape, conv_method="exact") -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipnb.validation import open_fraction, positive_int
+from lipnb.validation import nonnegative_int, open_fraction, positive_int
 
 __all__ = ["load_digits_split", "validation_split", "eight_gaussians", "twentyfive_gaussians", "swiss_roll",
            "class_mixture"]
@@ -21,7 +21,8 @@ def load_digits_split(seed: int = 0, test_fraction: float = 0.25, flatten: bool 
     Returns:
         ``(x_train, y_train, x_test, y_test)``: float32 images and int32 labels.
     """
-    open_fraction(test_fraction, "test_fraction")
+    test_fraction = open_fraction(test_fraction, "test_fraction")
+    seed = nonnegative_int(seed, "seed")  # None would draw a new split at every call
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -48,7 +49,8 @@ def validation_split(x, y, fraction: float = 0.2, seed: int = 0):
     Returns:
         ``(x_fit, y_fit, x_val, y_val)``.
     """
-    open_fraction(fraction, "fraction")
+    fraction = open_fraction(fraction, "fraction")
+    seed = nonnegative_int(seed, "seed")
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
     from sklearn.model_selection import train_test_split
@@ -57,7 +59,9 @@ def validation_split(x, y, fraction: float = 0.2, seed: int = 0):
     return x_fit, y_fit, x_val, y_val
 
 
-def _check_n(n):
+def _check_n(n, rng=None):
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
     return positive_int(n, "n")
 
 
@@ -67,7 +71,7 @@ def eight_gaussians(n: int, rng: np.random.Generator, scale: float = 2.0, std: f
     Returns:
         ``(points, centers)``: float32 ``(n, 2)`` samples and the ``(8, 2)`` mode centers.
     """
-    n = _check_n(n)
+    n = _check_n(n, rng)
     angles = np.arange(8) * np.pi / 4
     centers = scale * np.stack([np.cos(angles), np.sin(angles)], axis=1)
     idx = rng.integers(0, 8, n)
@@ -76,7 +80,7 @@ def eight_gaussians(n: int, rng: np.random.Generator, scale: float = 2.0, std: f
 
 def twentyfive_gaussians(n: int, rng: np.random.Generator, spacing: float = 2.0, std: float = 0.05):
     """n points from a 5x5 grid of Gaussians (spacing 2, std 0.05, as in WGAN-GP's code)."""
-    n = _check_n(n)
+    n = _check_n(n, rng)
     grid = (np.arange(5) - 2) * spacing
     centers = np.array([(a, b) for a in grid for b in grid], dtype=np.float64)
     idx = rng.integers(0, 25, n)
@@ -85,7 +89,7 @@ def twentyfive_gaussians(n: int, rng: np.random.Generator, spacing: float = 2.0,
 
 def swiss_roll(n: int, rng: np.random.Generator, noise: float = 0.25, scale: float = 7.5):
     """n points of a 2-D Swiss roll, scaled to about [-2, 2]^2 (WGAN-GP's toy setting)."""
-    n = _check_n(n)
+    n = _check_n(n, rng)
     t = 1.5 * np.pi * (1 + 2 * rng.uniform(size=n))
     points = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) + noise * rng.standard_normal((n, 2))
     return (points / scale).astype(np.float32), None
@@ -97,7 +101,7 @@ def class_mixture(n: int, k: int, rng: np.random.Generator, radius: float = 2.0,
     Returns:
         ``(points, labels, centers)``: ``(n, 2)`` float32, ``(n,)`` int32 and ``(k, 2)``.
     """
-    n = _check_n(n)
+    n = _check_n(n, rng)
     k = positive_int(k, "k")
     angles = 2 * np.pi * np.arange(k) / k
     centers = radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)

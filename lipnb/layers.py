@@ -117,12 +117,14 @@ class SpectralNormalization(keras.layers.Wrapper):
                                    or getattr(layer, "groups", 1) != 1):
             raise ValueError("mode='operator' needs an ungrouped channels_last convolution layer, "
                              f"got {type(layer).__name__} {layer.name!r}")
-        if mode == "operator" and (getattr(layer, "padding", None) == "causal"
-                                   or any(d != 1 for d in getattr(layer, "dilation_rate", (1,)))):
-            # The operator (and its adjoint) is built from Keras's conv ops, which have no
-            # causal padding and whose transposes do not take dilations on every backend.
-            raise ValueError(f"mode='operator' supports undilated convolutions with 'same' or 'valid' padding; "
-                             f"{layer.name!r} has padding={layer.padding!r}, dilation_rate={layer.dilation_rate}")
+        if mode == "operator" and getattr(layer, "padding", None) == "causal":
+            # The operator is built from Keras's conv ops, which have no causal padding.
+            raise ValueError(f"mode='operator' supports 'same' and 'valid' padding; {layer.name!r} is causal")
+        if (mode == "operator" and keras.backend.backend() == "tensorflow"
+                and any(d != 1 for d in getattr(layer, "dilation_rate", (1,)))):
+            # TensorFlow's CPU kernels have no dilated transpose, the operator's adjoint.
+            raise ValueError(f"mode='operator' on TensorFlow supports undilated convolutions only; {layer.name!r} "
+                             f"has dilation_rate={layer.dilation_rate}")
         number(eps, "eps", minimum=0.0, strict=True)
         self.mode = mode
         self.eps = float(eps)

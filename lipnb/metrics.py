@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipnb.validation import positive_int, to_numpy
+from lipnb.validation import number, positive_int, to_numpy
 
 __all__ = ["wasserstein1", "sliced_wasserstein1", "noise_floor", "mode_statistics", "critic_gradient_norms",
            "critic_slopes", "frechet_distance", "class_coverage", "digit_classifier", "DigitQuality",
@@ -72,6 +72,7 @@ def noise_floor(sample, n: int, metric=sliced_wasserstein1, repeats: int = 20, s
         ``repeats`` values of the metric, one per pair.
     """
     repeats = positive_int(repeats, "repeats")
+    n = positive_int(n, "n")
     rng = np.random.default_rng(seed)
 
     def draw():
@@ -93,6 +94,8 @@ def mode_statistics(samples, centers, std: float, radius_in_std: float = 3.0) ->
     from scipy.spatial.distance import cdist
 
     samples, centers = _points(samples, "samples"), _points(centers, "centers")
+    std = number(std, "std", minimum=0.0, strict=True)
+    radius_in_std = number(radius_in_std, "radius_in_std", minimum=0.0, strict=True)
     d = cdist(samples, centers)
     nearest, dist = d.argmin(axis=1), d.min(axis=1)
     good = dist <= radius_in_std * std
@@ -107,7 +110,10 @@ def critic_gradient_norms(critic, x, extra_inputs=None, batch_size: int = 1024) 
 
     from lipnb import backend
 
+    batch_size = positive_int(batch_size, "batch_size")
     x = np.asarray(x, dtype=np.float32)
+    if x.ndim < 2 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty batch of points (rank >= 2), got shape {x.shape}")
     out = []
     for start in range(0, len(x), batch_size):
         extra = None if extra_inputs is None else [ops.convert_to_tensor(e[start:start + batch_size])
@@ -147,7 +153,7 @@ def critic_slopes(gan, real, *, far_low: float = -8.0, far_high: float = 8.0, po
     if not far_low < far_high:
         raise ValueError(f"need far_low < far_high, got {far_low} and {far_high}")
     rng = np.random.default_rng(seed)
-    n = min(int(points), len(real))
+    n = min(positive_int(points, "points"), len(real))
     data = real[rng.choice(len(real), n, replace=False)]
     # Latents from this function's own generator: no GAN random stream is consumed.
     z = rng.standard_normal((n, gan.latent_dim)).astype(np.float32)

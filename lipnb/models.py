@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Sequence
 
 import keras
 from keras import ops
 
-from lipnb.validation import positive_int
+from lipnb.validation import positive_int, to_numpy
 
 __all__ = ["digits_mlp", "conv_critic", "fit_classifier", "fit_classifiers", "classifier_step", "accuracy"]
 
@@ -25,8 +26,9 @@ def digits_mlp(hidden: Sequence[int] = (64, 64), activation: str = "relu",
         seed: seed of the Glorot initializers.
         dtype: variable and compute dtype, e.g. "float64" for round-off-free comparisons.
     """
-    if not hidden or any(int(h) < 1 for h in hidden):
-        raise ValueError(f"hidden must be a non-empty list of positive widths, got {hidden!r}")
+    if isinstance(hidden, str) or not hasattr(hidden, "__len__") or not hidden or any(
+            isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
+        raise ValueError(f"hidden must be a non-empty list of positive integer widths, got {hidden!r}")
     layers = [keras.Input((input_dim,), dtype=dtype)]
     for i, width in enumerate(hidden):
         layers.append(keras.layers.Dense(
@@ -138,11 +140,16 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
     from lipnb import backend
 
     epochs = positive_int(epochs, "epochs")
+    batch_size = positive_int(batch_size, "batch_size")
     x_np = np.asarray(x_train, dtype=model.inputs[0].dtype if model.inputs else "float32")
     y_np = np.asarray(y_train, dtype=np.int32)
     n = len(x_np)
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, {n}], got {batch_size!r}")
+    if n == 0:
+        raise ValueError("x_train holds no examples")
+    if y_np.shape != (n,):
+        raise ValueError(f"y_train must hold one integer label per example, shape ({n},), got {y_np.shape}")
+    if batch_size > n:
+        raise ValueError(f"batch_size must be in [1, {n}] (the number of examples), got {batch_size!r}")
     steps = n // batch_size
     optimizer = optimizer or keras.optimizers.Adam(1e-3)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -266,9 +273,13 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
     ys = [np.asarray(y, dtype=np.int32) for _, y in data]
     if len({(x.shape, y.shape) for x, y in zip(xs, ys)}) > 1:
         raise ValueError("the data sets of fit_classifiers must all have the same shapes")
+    batch_size = positive_int(batch_size, "batch_size")
     n = len(xs[0])
-    if not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be in [1, {n}], got {batch_size!r}")
+    if n == 0 or ys[0].shape != (n,):
+        raise ValueError(f"each data set must hold examples and one integer label per example; got x of "
+                         f"shape {xs[0].shape} and y of shape {ys[0].shape}")
+    if batch_size > n:
+        raise ValueError(f"batch_size must be in [1, {n}] (the number of examples), got {batch_size!r}")
     steps = n // batch_size
     from lipnb.operators import ensure_vectors
 
@@ -364,8 +375,17 @@ def predict(model, x, batch_size: int = 1024):
 
 
 def accuracy(model, x, y, batch_size: int = 1024) -> float:
-    """Share of inputs whose argmax logit equals the label."""
+    """Share of inputs whose argmax logit equals the label.
+
+    Raises:
+        ValueError: ``y`` is not one label per input (shape ``(n,)``, or ``(n, 1)``).
+    """
     import numpy as np
 
     logits = predict(model, x, batch_size=batch_size)
-    return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(y)))
+    labels = np.asarray(to_numpy(y))
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.shape != (len(logits),):
+        raise ValueError(f"y must hold one label per input, shape ({len(logits)},), got {labels.shape}")
+    return float(np.mean(np.argmax(logits, axis=-1) == labels))

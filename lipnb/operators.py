@@ -338,13 +338,14 @@ def top_singular_pair(op, start, *, tol: float = 1e-10, max_iterations: int = 20
         linear = LinearOperator((n_out, n_in), dtype=np.float64,
                                 matvec=lambda x: np.ravel(op.forward(np.reshape(x, op.in_shape))),
                                 rmatvec=lambda y: np.ravel(op.adjoint(np.reshape(y, op.out_shape))))
-        v0 = start.ravel() if n_in <= n_out else linear.matvec(start.ravel())  # svds starts on the smaller side
-        if not np.any(v0) and np.any(start):  # the start's image is zero: ARPACK cannot start from there
+        image = linear.matvec(start.ravel())
+        if not np.any(image) and np.any(start):  # a start in the null space: the same rule as power iteration
             fresh = _null_start(op, what, restart)
             if fresh is None:
                 return 0.0, start / np.linalg.norm(start)
             start = fresh
-            v0 = start.ravel() if n_in <= n_out else linear.matvec(start.ravel())
+            image = linear.matvec(start.ravel())
+        v0 = start.ravel() if n_in <= n_out else image  # svds starts on the smaller side
         if np.any(v0):
             try:
                 _, s, vt = svds(linear, k=1, tol=tol, maxiter=max_iterations, v0=v0)

@@ -65,8 +65,8 @@ def gradient_penalty(critic, real, fake, one_sided: bool = False, *, extra_input
         one_sided: use eq. (25) instead of (24).
         extra_inputs: list of further critic inputs (e.g. class labels of a conditional
             critic); the critic is then called as ``critic([x_hat, *extra_inputs])``.
-        epsilon: optional interpolation weights, one per example: shape ``(n,)`` or ``(n, 1, ...)``
-            (drawn when None).
+        epsilon: optional interpolation weights, one per example (shape ``(n,)`` or
+            ``(n, 1, ...)``) or one for all (a scalar); drawn when None.
         return_norms: also return the per-example gradient norms.
         training: passed to the critic.
         seed: seed for drawing ``epsilon`` (a Keras SeedGenerator or int).
@@ -91,11 +91,11 @@ def gradient_penalty(critic, real, fake, one_sided: bool = False, *, extra_input
     else:
         epsilon = ops.convert_to_tensor(epsilon)
         shape = tuple(epsilon.shape)
-        if (len(shape) < 1 or any(d not in (1, None) for d in shape[1:])
-                or (isinstance(n, int) and shape[0] not in (None, n))):
-            raise ValueError(f"epsilon must have shape ({n},) (or ({n}, 1, ...)), one weight per example, "
-                             f"got {shape}")
-    epsilon = ops.cast(ops.reshape(epsilon, [-1] + [1] * (rank - 1)), real.dtype)
+        if len(shape) > 0 and (any(d not in (1, None) for d in shape[1:])
+                               or (isinstance(n, int) and shape[0] not in (None, 1, n))):
+            raise ValueError(f"epsilon must be one weight per example, shape ({n},) or ({n}, 1, ...), or one "
+                             f"for all (a scalar), got shape {shape}")
+    epsilon = ops.cast(ops.reshape(epsilon, [-1] + [1] * (rank - 1)), real.dtype)  # a scalar broadcasts
     x_hat = epsilon * real + (1.0 - epsilon) * fake
     extra = None if extra_inputs is None else [ops.convert_to_tensor(e) for e in extra_inputs]
 

@@ -247,7 +247,7 @@ def start_notebook(name: str, namespace: Mapping[str, Any], profiles: Mapping[st
             f"{name}: unknown parameter(s) {', '.join(unknown)}; "
             f"this notebook reads only {', '.join(parameters)}"
         )
-    missing = [p for p in ("profile", "seed") + tuple(parameters) if p not in namespace]
+    missing = list(dict.fromkeys(p for p in ("profile", "seed") + tuple(parameters) if p not in namespace))
     if missing:
         raise ValueError(f"{name}: the parameters cell does not define {', '.join(missing)}")
     if set(profiles) != set(PROFILES):

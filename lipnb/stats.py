@@ -190,10 +190,15 @@ def one_sample(values, *, direction: str, null: float = 0.0, margin: float | Non
         what: the effect's name, for the rule's wording.
 
     Returns:
-        :class:`Evidence`; its ``verdict`` applies the module's rule.
+        :class:`Evidence`; its ``verdict`` applies the module's rule. Values without
+        spread (all equal) give a t interval of zero width, so the verdict then rests on
+        the values alone; with few units read ``sign_test_p`` beside it.
     """
     one_of(direction, "direction", DIRECTIONS)
     one_of(method, "method", METHODS)
+    null = number(null, "null")
+    if margin is not None:
+        margin = number(margin, "margin", minimum=0.0)
     x = _finite_vector(values, "values")
     level = _check_level(level)
     if method == "t":

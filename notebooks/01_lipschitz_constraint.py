@@ -257,7 +257,8 @@ run.claim(
 # random one. The table gives its mean over the test points with a 95% confidence
 # interval at every size. The claim is decided at three sizes fixed in advance: the
 # smallest, the middle and the largest of the grid. The logit change has no ceiling, so
-# large sizes cannot saturate the comparison.
+# large sizes cannot saturate the comparison the way an accuracy would; whether the
+# effect itself shrinks with size is for the table to show.
 
 # %%
 log_gain = np.log(change["FGSM"]) - np.log(change["random"])  # (eps, points), paired by point

@@ -19,3 +19,18 @@ def test_perturbations_have_the_requested_size():
         lipnb.fgsm(model, x, y, -1.0)
     with pytest.raises(ValueError, match="norm"):
         lipnb.fgsm(model, x, y, 0.1, norm="l1")
+
+
+def test_random_perturbation_and_pgd_check_their_arguments():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="batch"):
+        lipnb.random_perturbation(np.zeros(64, "float32"), 0.5, rng)  # one example without its batch axis
+    with pytest.raises(ValueError, match="Generator"):
+        lipnb.random_perturbation(np.zeros((2, 64), "float32"), 0.5, 0)
+    one = lipnb.random_perturbation(np.zeros((1, 64), "float32"), 0.5, rng)
+    assert np.linalg.norm(one) == pytest.approx(0.5, rel=1e-6)
+    model = lipnb.digits_mlp(hidden=(8,), seed=0)
+    x, y = np.zeros((2, 64), "float32"), np.zeros(2, "int32")
+    for step_size in (float("nan"), -0.1, 0.0):
+        with pytest.raises(ValueError, match="step_size"):
+            lipnb.pgd(model, x, y, 0.5, steps=2, step_size=step_size)

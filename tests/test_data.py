@@ -17,3 +17,15 @@ def test_validation_split_is_stratified_and_disjoint():
         lipnb.validation_split(x_tr, y_tr, fraction=1.0)
     with pytest.raises(ValueError, match="same length"):
         lipnb.validation_split(x_tr, y_tr[:-1])
+
+
+def test_splits_take_numpy_fractions_and_need_a_seed():
+    x_tr, _, _, _ = lipnb.load_digits_split(seed=0, test_fraction=np.float32(0.25))
+    assert len(x_tr) == len(lipnb.load_digits_split(seed=0, test_fraction=0.25)[0])
+    x, y = np.zeros((40, 2)), np.arange(40) % 2
+    assert len(lipnb.validation_split(x, y, np.float32(0.25), seed=0)[0]) == 30
+    for seed in (None, -1, 1.5):
+        with pytest.raises(ValueError, match="seed"):
+            lipnb.load_digits_split(seed=seed)
+    with pytest.raises(ValueError, match="Generator"):
+        lipnb.eight_gaussians(3, 0)

@@ -126,3 +126,17 @@ def test_digit_quality_scores_real_digits_near_the_floor_and_noise_far_above():
     assert noise["fd"] > 5 * scorer.floor and "label_accuracy" not in noise
     with pytest.raises(ValueError, match="one entry per image"):
         scorer(x_test[:10], np.zeros(3))
+
+
+def test_metric_arguments_are_checked():
+    centers = np.array([[0.0, 0.0], [1.0, 0.0]])
+    for std in (-1.0, float("nan"), 0.0):
+        with pytest.raises(ValueError, match="std"):
+            lipnb.mode_statistics(np.zeros((3, 2)), centers, std=std)
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        lipnb.noise_floor(lipnb.eight_gaussians, 2.7)
+    critic = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="batch_size"):
+        lipnb.critic_gradient_norms(critic, np.zeros((3, 2)), batch_size=0)
+    with pytest.raises(ValueError, match="non-empty batch"):
+        lipnb.critic_gradient_norms(critic, np.zeros((0, 2)))

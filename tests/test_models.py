@@ -334,3 +334,27 @@ def test_batched_resolves_a_request_against_the_backend(monkeypatch):
     else:
         with pytest.raises(ValueError, match="runs on the JAX backend"):
             lipnb.backend.batched(True)
+
+
+def test_accuracy_and_fit_classifier_check_their_labels():
+    model = lipnb.digits_mlp(hidden=(8,), seed=0)
+    x = np.random.default_rng(0).standard_normal((20, 64)).astype("float32")
+    y = np.arange(20) % 10
+    assert lipnb.accuracy(model, x, y) == lipnb.accuracy(model, x, y[:, None])  # (n, 1) labels are fine
+    for bad in (y[:1], y[:19], np.stack([y, y], 1)):
+        with pytest.raises(ValueError, match="one label per input"):
+            lipnb.accuracy(model, x, bad)
+    for bad in (y[:10], np.concatenate([y, y])):
+        with pytest.raises(ValueError, match="one integer label per example"):
+            lipnb.fit_classifier(model, x, bad, epochs=1, batch_size=4)
+    for batch_size in (32.0, True, 0, 21):
+        with pytest.raises(ValueError, match="batch_size"):
+            lipnb.fit_classifier(model, x, y, epochs=1, batch_size=batch_size)
+    with pytest.raises(ValueError, match="no examples"):
+        lipnb.fit_classifier(model, x[:0], y[:0], epochs=1, batch_size=4)
+
+
+@pytest.mark.parametrize("hidden", ["64", (2.9,), (), (0,), 16])
+def test_digits_mlp_needs_integer_widths(hidden):
+    with pytest.raises(ValueError, match="hidden"):
+        lipnb.digits_mlp(hidden=hidden)

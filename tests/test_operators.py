@@ -176,12 +176,16 @@ def test_compiled_wgan_steps_carry_the_projection_vectors():
 
 
 @pytest.mark.parametrize("method", ["lanczos", "power"])
-def test_top_singular_pair_restarts_from_a_start_in_the_null_space(method):
-    m = np.array([[1.0, -1.0], [2.0, -2.0], [0.0, 0.0]])  # null space: (1, 1)
-    sigma, v = top_singular_pair(MatrixOperator(m), np.array([1.0, 1.0]), method=method)
+@pytest.mark.parametrize("m, start", [
+    (np.array([[1.0, -1.0], [2.0, -2.0], [0.0, 0.0]]), np.array([1.0, 1.0])),  # fewer inputs than outputs
+    (np.array([[1.0, -1.0, 0.0], [2.0, -2.0, 0.0]]), np.array([1.0, 1.0, 3.0])),  # more: ARPACK starts on the image
+])
+def test_top_singular_pair_restarts_from_a_start_in_the_null_space(method, m, start):
+    top = np.array([1.0, -1.0] + [0.0] * (m.shape[1] - 2)) / np.sqrt(2.0)  # the top right singular vector
+    sigma, v = top_singular_pair(MatrixOperator(m), start, method=method)
     assert sigma == pytest.approx(np.linalg.norm(m, 2), rel=1e-9)
-    assert abs(float(np.ravel(v) @ np.array([1.0, -1.0]))) == pytest.approx(np.sqrt(2.0), rel=1e-6)
+    assert abs(float(np.ravel(v) @ top)) == pytest.approx(1.0, rel=1e-6)
     with pytest.raises(ValueError, match="null space"):
-        top_singular_pair(MatrixOperator(m), np.array([1.0, 1.0]), method=method, restart=False)
-    sigma, v = top_singular_pair(MatrixOperator(np.zeros((3, 2))), np.array([3.0, 4.0]), method=method)
-    assert sigma == 0.0 and np.allclose(np.ravel(v), [0.6, 0.8])  # a zero map keeps the (unit) start
+        top_singular_pair(MatrixOperator(m), start, method=method, restart=False)
+    sigma, v = top_singular_pair(MatrixOperator(np.zeros_like(m)), start, method=method)
+    assert sigma == 0.0 and np.allclose(np.ravel(v), start / np.linalg.norm(start))  # a zero map keeps the start

@@ -76,8 +76,11 @@ def test_gradient_penalty_names_empty_batches_and_misshapen_weights():
     real = np.ones((4, 2), "float32")
     with pytest.raises(ValueError, match="empty"):
         lipnb.gradient_penalty(critic, real[:0], real[:0])
-    for epsilon in (np.full(3, 0.5, "float32"), np.full((4, 2), 0.5, "float32"), np.float32(0.5)):
-        with pytest.raises(ValueError, match="epsilon must have shape"):
+    for epsilon in (np.full(3, 0.5, "float32"), np.full((4, 2), 0.5, "float32")):
+        with pytest.raises(ValueError, match="epsilon must be one weight per example"):
             lipnb.gradient_penalty(critic, real, 0 * real, epsilon=epsilon)
-    for epsilon in (np.full(4, 0.5, "float32"), np.full((4, 1), 0.5, "float32")):
+    one = lipnb.gradient_penalty(critic, real, 0 * real, epsilon=np.full(4, 0.5, "float32"))
+    for epsilon in (np.full((4, 1), 0.5, "float32"), np.float32(0.5), np.full(1, 0.5, "float32")):
+        assert float(lipnb.gradient_penalty(critic, real, 0 * real, epsilon=epsilon)) == pytest.approx(float(one))
+    for epsilon in (np.full(4, 0.5, "float32"),):
         assert np.isfinite(float(lipnb.gradient_penalty(critic, real, 0 * real, epsilon=epsilon)))

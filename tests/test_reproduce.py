@@ -82,6 +82,8 @@ def test_unknown_profile_and_notebook_are_errors(project):
         reproduce.main(["--profile", "medium"])
     with pytest.raises(SystemExit, match="no notebook named 42"):
         reproduce.main(["--only", "42"])
+    with pytest.raises(SystemExit):  # an empty --only (an unset shell variable) must not mean "all"
+        reproduce.main(["--only"])
 
 
 def test_other_profiles_write_to_build(project):

@@ -136,3 +136,22 @@ def test_compare_results_sees_changed_values_and_verdicts():
                                                    "time_ratio_gp_over_sn": 0.5},
                            "verdict": "does not hold"}]}
     assert compare_results.differences(timed, flipped) == []
+
+
+def test_compare_results_fails_when_there_is_nothing_or_not_everything_to_compare(tmp_path, capsys):
+    import compare_results
+
+    one = {"claims": [{"id": "x", "measured": {"value": 1.0}, "verdict": "holds"}]}
+    a, b, empty = tmp_path / "a", tmp_path / "b", tmp_path / "empty"
+    for folder in (a, b, empty):
+        folder.mkdir()
+    (a / "01_x.json").write_text(json.dumps(one))
+    (b / "01_x.json").write_text(json.dumps(one))
+    assert compare_results.main([str(a), str(b)]) == 0
+    (b / "02_y.json").write_text(json.dumps(one))  # on one side only, in either order
+    assert compare_results.main([str(a), str(b)]) == 1
+    assert compare_results.main([str(b), str(a)]) == 1
+    assert "02_y.json: missing on one side" in capsys.readouterr().out
+    for argv in ([str(empty), str(empty)], [str(tmp_path / "typo"), str(a)], ["--against", "no-such-revision"]):
+        with pytest.raises(SystemExit):
+            compare_results.main(argv)

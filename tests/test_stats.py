@@ -113,3 +113,11 @@ def test_note_if_inconclusive():
     assert stats.note_if_inconclusive(decided, "more seeds") == ""
     assert stats.note_if_inconclusive(open_, "more seeds") == "more seeds"
     assert stats.note_if_inconclusive({"a": decided, "b": open_}, "more seeds") == "more seeds"
+
+
+def test_null_and_margin_are_checked_when_the_evidence_is_made():
+    for null in (float("nan"), "0"):
+        with pytest.raises(ValueError, match="null"):
+            stats.one_sample([1.0, 2.0, 3.0], direction="greater", null=null)
+    with pytest.raises(ValueError, match="margin"):
+        stats.one_sample([1.0, 2.0, 3.0], direction="greater", margin=-1.0)

@@ -43,3 +43,12 @@ def test_evaluation_chunks_reject_zero():
         list(lipnb.training.evaluation_chunks(0, 3))
     with pytest.raises(ValueError, match="every"):
         list(lipnb.training.evaluation_chunks(3, 0))
+
+
+def test_l2_penalty_takes_kernels_only_whatever_the_layer_names():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="kernel_layer", bias_initializer="ones")])
+    kernel = model.layers[0].kernel
+    expected = 0.5 * float(np.sum(keras.ops.convert_to_numpy(kernel) ** 2))
+    assert float(lipnb.l2_penalty(model, 0.5)) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match="no trainable kernel"):
+        lipnb.l2_penalty(keras.Sequential([keras.Input((3,)), keras.layers.Rescaling(2.0)]), 0.5)

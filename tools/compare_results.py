@@ -105,14 +105,25 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give either two results folders or --against REV")
     pairs = []
     if args.against:
+        known = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{args.against}^{{commit}}"], cwd=ROOT,
+                               capture_output=True, text=True)
+        if known.returncode != 0:
+            parser.error(f"--against: unknown git revision {args.against!r}")
         for path in sorted((ROOT / "results").glob("[0-9][0-9]_*.json")):
             pairs.append((path.name, _committed(path, args.against), json.loads(path.read_text())))
     else:
         a_dir, b_dir = args.dirs
-        for path in sorted(a_dir.glob("[0-9][0-9]_*.json")):
-            other = b_dir / path.name
-            pairs.append((path.name, json.loads(path.read_text()),
-                          json.loads(other.read_text()) if other.exists() else None))
+        for folder in (a_dir, b_dir):
+            if not folder.is_dir():
+                parser.error(f"{folder} is not a folder")
+        # Every result file on either side: one present on one side only is a difference.
+        names = sorted({p.name for d in (a_dir, b_dir) for p in d.glob("[0-9][0-9]_*.json")})
+        for name in names:
+            a, b = a_dir / name, b_dir / name
+            pairs.append((name, json.loads(a.read_text()) if a.exists() else None,
+                          json.loads(b.read_text()) if b.exists() else None))
+    if not pairs:
+        parser.error("no result files (NN_*.json) to compare")
     failed = False
     for name, a, b in pairs:
         if a is None or b is None:

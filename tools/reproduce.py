@@ -239,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed < 0:
         parser.error(f"--seed must be >= 0, got {args.seed}")
 
+    if args.only is not None and not args.only:
+        parser.error("--only needs at least one notebook stem or NN prefix")
     sources = notebook_sources(args.only)
     lipnb_sha = package_hash()
     workdir = ROOT / "build" / "tmp" / (args.profile if args.seed == 0 else f"{args.profile}-seed-{args.seed}")
