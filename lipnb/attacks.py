@@ -26,7 +26,7 @@ def random_perturbation(x, epsilon: float, rng: np.random.Generator) -> np.ndarr
     x = np.asarray(x, dtype=np.float32)
     if x.ndim < 2 or len(x) == 0:
         raise ValueError(f"x must be a non-empty batch (rank >= 2; one example: x[None]), got shape {x.shape}")
-    if not isinstance(rng, np.random.Generator):
+    if not isinstance(rng, (np.random.Generator, np.random.RandomState)):
         raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
     d = rng.standard_normal(x.shape).astype(np.float32)
     return x + epsilon * d / _flat_norm(d)

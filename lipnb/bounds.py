@@ -38,9 +38,12 @@ ACTIVATION_LIPSCHITZ = {
     "softplus": 1.0,
     "sigmoid": 0.25,
     "hard_sigmoid": 1.0 / 6.0,
-    "gelu": 1.1289,  # max of Phi(x) + x phi(x), at x = sqrt(2)
-    "silu": 1.0998,  # max of s(x) + x s(x)(1 - s(x)), at x ~ 2.40
-    "swish": 1.0998,
+    # Rounded up, never down: a bound must not be low. gelu: max of Phi(x) + x phi(x),
+    # 1.128904 at x = sqrt(2); its tanh approximation (keras.ops.gelu's and jax.nn.gelu's
+    # default) peaks at 1.128993. silu: max of s(x) + x s(x)(1 - s(x)), 1.099839 at x ~ 2.40.
+    "gelu": 1.1290,
+    "silu": 1.0999,
+    "swish": 1.0999,
 }
 
 
@@ -91,9 +94,11 @@ def _library_functions(name):
         pass
     if name in _BACKEND_ACTIVATIONS:
         for module in ("tensorflow.nn", "jax.nn", "torch.nn.functional"):
-            package = sys.modules.get(module.split(".")[0])
-            if package is not None:  # never import a backend just to compare
-                found.append(getattr(sys.modules.get(module), name, None))
+            top, *path = module.split(".")
+            namespace = sys.modules.get(top)  # never import a backend just to compare
+            for attribute in path:
+                namespace = getattr(namespace, attribute, None)
+            found.append(getattr(namespace, name, None))
     return [f for f in found if f is not None]
 
 

@@ -60,7 +60,7 @@ def validation_split(x, y, fraction: float = 0.2, seed: int = 0):
 
 
 def _check_n(n, rng=None):
-    if rng is not None and not isinstance(rng, np.random.Generator):
+    if rng is not None and not isinstance(rng, (np.random.Generator, np.random.RandomState)):
         raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
     return positive_int(n, "n")
 

@@ -143,6 +143,8 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
     batch_size = positive_int(batch_size, "batch_size")
     x_np = np.asarray(x_train, dtype=model.inputs[0].dtype if model.inputs else "float32")
     y_np = np.asarray(y_train, dtype=np.int32)
+    if y_np.ndim == 2 and y_np.shape[1] == 1:  # a column of labels
+        y_np = y_np[:, 0]
     n = len(x_np)
     if n == 0:
         raise ValueError("x_train holds no examples")
@@ -271,6 +273,7 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
     epochs = positive_int(epochs, "epochs")
     xs = [np.asarray(x, dtype=models[0].inputs[0].dtype if models[0].inputs else "float32") for x, _ in data]
     ys = [np.asarray(y, dtype=np.int32) for _, y in data]
+    ys = [y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y for y in ys]  # columns of labels
     if len({(x.shape, y.shape) for x, y in zip(xs, ys)}) > 1:
         raise ValueError("the data sets of fit_classifiers must all have the same shapes")
     batch_size = positive_int(batch_size, "batch_size")

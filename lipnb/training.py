@@ -13,9 +13,10 @@ def l2_penalty(model, l2: float):
     """``l2 * sum ||W||_F^2`` over the model's kernels (article eqs. (11)-(12)); biases excluded."""
     from keras import ops
 
-    # The variables named "kernel" (Dense, Conv*, and those inside wrappers): a layer
-    # whose own name contains "kernel" must not bring its bias along.
-    kernels = [v for v in model.trainable_variables if v.path.rsplit("/", 1)[-1] == "kernel"]
+    # Variables whose own name ends in "kernel" (kernel, depthwise_kernel, pointwise_kernel,
+    # recurrent_kernel, in wrappers too): judged by the variable's name, not its path, so a
+    # layer whose own name contains "kernel" does not bring its bias along.
+    kernels = [v for v in model.trainable_variables if v.path.rsplit("/", 1)[-1].endswith("kernel")]
     if not kernels:
         raise ValueError(f"l2_penalty: {getattr(model, 'name', model)!r} has no trainable kernel")
     return l2 * ops.sum(ops.stack([ops.sum(ops.square(k)) for k in kernels]))

@@ -29,6 +29,8 @@ def test_random_perturbation_and_pgd_check_their_arguments():
         lipnb.random_perturbation(np.zeros((2, 64), "float32"), 0.5, 0)
     one = lipnb.random_perturbation(np.zeros((1, 64), "float32"), 0.5, rng)
     assert np.linalg.norm(one) == pytest.approx(0.5, rel=1e-6)
+    legacy = lipnb.random_perturbation(np.zeros((1, 64), "float32"), 0.5, np.random.RandomState(0))
+    assert np.linalg.norm(legacy) == pytest.approx(0.5, rel=1e-6)
     model = lipnb.digits_mlp(hidden=(8,), seed=0)
     x, y = np.zeros((2, 64), "float32"), np.zeros(2, "int32")
     for step_size in (float("nan"), -0.1, 0.0):

@@ -344,7 +344,8 @@ def test_accuracy_and_fit_classifier_check_their_labels():
     for bad in (y[:1], y[:19], np.stack([y, y], 1)):
         with pytest.raises(ValueError, match="one label per input"):
             lipnb.accuracy(model, x, bad)
-    for bad in (y[:10], np.concatenate([y, y])):
+    lipnb.fit_classifier(model, x, y[:, None], epochs=1, batch_size=4)  # a column of labels is fine
+    for bad in (y[:10], np.concatenate([y, y]), np.stack([y, y], 1)):
         with pytest.raises(ValueError, match="one integer label per example"):
             lipnb.fit_classifier(model, x, bad, epochs=1, batch_size=4)
     for batch_size in (32.0, True, 0, 21):

@@ -52,3 +52,11 @@ def test_l2_penalty_takes_kernels_only_whatever_the_layer_names():
     assert float(lipnb.l2_penalty(model, 0.5)) == pytest.approx(expected, rel=1e-6)
     with pytest.raises(ValueError, match="no trainable kernel"):
         lipnb.l2_penalty(keras.Sequential([keras.Input((3,)), keras.layers.Rescaling(2.0)]), 0.5)
+
+
+def test_l2_penalty_counts_every_kind_of_kernel():
+    model = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.SeparableConv2D(3, 3, bias_initializer="ones")])
+    layer = model.layers[0]
+    expected = sum(float(np.sum(keras.ops.convert_to_numpy(k) ** 2))
+                   for k in (layer.depthwise_kernel, layer.pointwise_kernel))
+    assert float(lipnb.l2_penalty(model, 1.0)) == pytest.approx(expected, rel=1e-6)
