@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lipnb import validation
 from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["random_perturbation", "loss_input_gradient", "fgsm", "pgd"]
@@ -23,11 +24,8 @@ def random_perturbation(x, epsilon: float, rng: np.random.Generator) -> np.ndarr
     ``x`` is a batch ``(n, ...)``: one perturbation per row.
     """
     epsilon = _check_epsilon(epsilon)
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim < 2 or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch (rank >= 2; one example: x[None]), got shape {x.shape}")
-    if not isinstance(rng, (np.random.Generator, np.random.RandomState)):
-        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
+    x = validation.batch(x)
+    rng = validation.numpy_rng(rng)
     d = rng.standard_normal(x.shape).astype(np.float32)
     return x + epsilon * d / _flat_norm(d)
 
@@ -38,13 +36,14 @@ def loss_input_gradient(model, x, y) -> np.ndarray:
 
     from lipnb import backend
 
-    labels = keras.ops.convert_to_tensor(np.asarray(y))
+    x = validation.batch(x)
+    labels = keras.ops.convert_to_tensor(validation.labels(y, len(x)))
 
     def loss(xt):
         logits = model(xt, training=False)
         return keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
 
-    _, grad = backend.input_gradient(loss, np.asarray(x, dtype=np.float32))
+    _, grad = backend.input_gradient(loss, x)
     return keras.ops.convert_to_numpy(grad)
 
 
@@ -57,7 +56,7 @@ def fgsm(model, x, y, epsilon: float, norm: str = "l2") -> np.ndarray:
     """
     epsilon = _check_epsilon(epsilon)
     one_of(norm, "norm", ("l2", "linf"))
-    x = np.asarray(x, dtype=np.float32)
+    x = validation.batch(x)
     step = np.sign(loss_input_gradient(model, x, y)).astype(np.float32)
     if norm == "l2":
         step = step / np.maximum(_flat_norm(step), 1e-12)
@@ -70,7 +69,7 @@ def pgd(model, x, y, epsilon: float, steps: int = 10, step_size: float | None = 
     steps = positive_int(steps, "steps")
     step_size = 2.5 * epsilon / steps if step_size is None else number(step_size, "step_size", minimum=0.0,
                                                                          strict=True)
-    x0 = np.asarray(x, dtype=np.float32)
+    x0 = validation.batch(x)
     xa = x0.copy()
     for _ in range(int(steps)):
         g = loss_input_gradient(model, xa, y)

@@ -12,6 +12,7 @@ import warnings
 
 import numpy as np
 
+from lipnb import validation
 from lipnb._keras_compat import producer
 from lipnb.norms import spectral_norm
 from lipnb.validation import number, one_of, positive_int, to_numpy
@@ -322,12 +323,7 @@ def lipschitz_upper_bound(model, conv_method: str = "exact") -> float:
 
 
 def _check_batch(x, name="x") -> np.ndarray:
-    arr = to_numpy(x)
-    if arr.ndim < 2 or len(arr) == 0:
-        raise ValueError(f"{name} must be a non-empty batch of inputs (rank >= 2), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} has non-finite entries")
-    return arr.astype(np.float32)
+    return validation.batch(x, name)
 
 
 def jacobian_spectral_norms(model, x, batch_size: int = 256) -> np.ndarray:

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from lipnb import validation
 from lipnb.validation import number, positive_int, to_numpy
 
 __all__ = ["certified_radius", "certified_accuracy", "logit_margins", "margin_attack", "attack_flips",
@@ -46,11 +47,7 @@ def logit_margins(model, x, batch_size: int = 1024):
     """
     from lipnb.models import predict
 
-    arr = to_numpy(x)
-    if arr.ndim < 2 or len(arr) == 0:
-        raise ValueError(f"x must be a non-empty batch (rank >= 2), got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("x has non-finite entries")
+    arr = validation.batch(x)
     logits = np.asarray(predict(model, arr, batch_size=batch_size), np.float64).reshape(len(arr), -1)
     if logits.shape[1] < 2:
         raise ValueError(f"a certificate needs one logit per class (at least 2), got {logits.shape[1]}")
@@ -120,10 +117,8 @@ def certified_accuracy(model, x, y, eps, lipschitz: float | None = None, batch_s
         radii, single = [number(e, f"eps[{i}]", minimum=0.0) for i, e in enumerate(grid.tolist())], False
     else:
         raise ValueError(f"eps must be a number or a non-empty 1-D sequence of numbers, got shape {grid.shape}")
-    labels = to_numpy(y).reshape(-1)
     predicted, margins = logit_margins(model, x, batch_size=batch_size)
-    if len(labels) != len(predicted):
-        raise ValueError(f"x has {len(predicted)} examples but y has {len(labels)} labels")
+    labels = validation.labels(y, len(predicted))
     radius = _radii(margins, _lipschitz(model, lipschitz))
     correct = predicted == labels
     shares = np.array([np.mean(correct & (radius > e)) for e in radii])
@@ -151,7 +146,7 @@ def margin_attack(model, x, radius, steps: int = 50, step_size: float | None = N
     from keras import ops
 
     steps = positive_int(steps, "steps")
-    x0 = to_numpy(x).astype(np.float32)
+    x0 = validation.batch(x)
     n = len(x0)
     r = np.broadcast_to(np.asarray(radius, np.float64), (n,)).astype(np.float32)
     if not np.all(np.isfinite(r)) or np.any(r < 0):
@@ -216,7 +211,7 @@ def attack_flips(model, x, radius, steps: int = 50, step_size: float | None = No
     Returns:
         One boolean per example.
     """
-    x = to_numpy(x).astype(np.float32)
+    x = validation.batch(x)
     classes, _ = logit_margins(model, x)
     attacked = margin_attack(model, x, radius, steps=steps, step_size=step_size)
     return logit_margins(model, attacked)[0] != classes
@@ -245,7 +240,7 @@ def flip_radius(model, x, lower, upper: float, bisections: int = 8, steps: int =
         One radius per example, ``inf`` where no radius up to ``upper`` flipped it.
     """
     bisections = positive_int(bisections, "bisections")
-    x = to_numpy(x).astype(np.float32)
+    x = validation.batch(x)
     lo = np.broadcast_to(np.asarray(lower, np.float64), (len(x),)).copy()
     upper = number(upper, "upper", minimum=0.0, strict=True)
     if not np.all(np.isfinite(lo)) or np.any(lo < 0) or np.any(lo >= upper):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipnb.validation import nonnegative_int, open_fraction, positive_int
+from lipnb.validation import nonnegative_int, numpy_rng, open_fraction, positive_int
 
 __all__ = ["load_digits_split", "validation_split", "eight_gaussians", "twentyfive_gaussians", "swiss_roll",
            "class_mixture"]
@@ -60,8 +60,8 @@ def validation_split(x, y, fraction: float = 0.2, seed: int = 0):
 
 
 def _check_n(n, rng=None):
-    if rng is not None and not isinstance(rng, (np.random.Generator, np.random.RandomState)):
-        raise ValueError(f"rng must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
+    if rng is not None:
+        numpy_rng(rng)
     return positive_int(n, "n")
 
 

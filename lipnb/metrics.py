@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lipnb import validation
 from lipnb.validation import number, positive_int, to_numpy
 
 __all__ = ["wasserstein1", "sliced_wasserstein1", "noise_floor", "mode_statistics", "critic_gradient_norms",
@@ -111,9 +112,7 @@ def critic_gradient_norms(critic, x, extra_inputs=None, batch_size: int = 1024) 
     from lipnb import backend
 
     batch_size = positive_int(batch_size, "batch_size")
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim < 2 or len(x) == 0:
-        raise ValueError(f"x must be a non-empty batch of points (rank >= 2), got shape {x.shape}")
+    x = validation.batch(x)
     out = []
     for start in range(0, len(x), batch_size):
         extra = None if extra_inputs is None else [ops.convert_to_tensor(e[start:start + batch_size])
@@ -145,9 +144,7 @@ def critic_slopes(gan, real, *, far_low: float = -8.0, far_high: float = 8.0, po
         ``{"slope_<region>_median", "slope_<region>_max", "slope_<region>_off"}`` per
         region, where ``off`` is the share of points with ``| |grad f| - 1 | > tolerance``.
     """
-    real = np.asarray(real, dtype=np.float32)
-    if real.ndim < 2 or len(real) == 0:
-        raise ValueError(f"real must be a non-empty batch of points, got shape {real.shape}")
+    real = validation.batch(real, "real")
     if getattr(gan, "num_classes", None):
         raise ValueError("critic_slopes measures unconditional critics; this WGAN is conditional")
     if not far_low < far_high:

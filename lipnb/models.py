@@ -8,7 +8,7 @@ from typing import Sequence
 import keras
 from keras import ops
 
-from lipnb.validation import positive_int, to_numpy
+from lipnb.validation import labels, positive_int
 
 __all__ = ["digits_mlp", "conv_critic", "fit_classifier", "fit_classifiers", "classifier_step", "accuracy"]
 
@@ -142,14 +142,10 @@ def fit_classifier(model, x_train, y_train, epochs: int, batch_size: int = 64,
     epochs = positive_int(epochs, "epochs")
     batch_size = positive_int(batch_size, "batch_size")
     x_np = np.asarray(x_train, dtype=model.inputs[0].dtype if model.inputs else "float32")
-    y_np = np.asarray(y_train, dtype=np.int32)
-    if y_np.ndim == 2 and y_np.shape[1] == 1:  # a column of labels
-        y_np = y_np[:, 0]
     n = len(x_np)
     if n == 0:
         raise ValueError("x_train holds no examples")
-    if y_np.shape != (n,):
-        raise ValueError(f"y_train must hold one integer label per example, shape ({n},), got {y_np.shape}")
+    y_np = labels(y_train, n, "y_train", dtype=np.int32)
     if batch_size > n:
         raise ValueError(f"batch_size must be in [1, {n}] (the number of examples), got {batch_size!r}")
     steps = n // batch_size
@@ -272,15 +268,13 @@ def fit_classifiers(models, data, epochs: int, batch_size: int = 64, optimizer=N
                                extra_loss=e) for m, (x, y), s, e in zip(models, data, seeds, extras)]
     epochs = positive_int(epochs, "epochs")
     xs = [np.asarray(x, dtype=models[0].inputs[0].dtype if models[0].inputs else "float32") for x, _ in data]
-    ys = [np.asarray(y, dtype=np.int32) for _, y in data]
-    ys = [y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y for y in ys]  # columns of labels
-    if len({(x.shape, y.shape) for x, y in zip(xs, ys)}) > 1:
+    if len({x.shape for x in xs}) > 1:
         raise ValueError("the data sets of fit_classifiers must all have the same shapes")
-    batch_size = positive_int(batch_size, "batch_size")
     n = len(xs[0])
-    if n == 0 or ys[0].shape != (n,):
-        raise ValueError(f"each data set must hold examples and one integer label per example; got x of "
-                         f"shape {xs[0].shape} and y of shape {ys[0].shape}")
+    if n == 0:
+        raise ValueError("the data sets of fit_classifiers hold no examples")
+    ys = [labels(y, n, f"the labels of data set {i}", dtype=np.int32) for i, (_, y) in enumerate(data)]
+    batch_size = positive_int(batch_size, "batch_size")
     if batch_size > n:
         raise ValueError(f"batch_size must be in [1, {n}] (the number of examples), got {batch_size!r}")
     steps = n // batch_size
@@ -381,14 +375,9 @@ def accuracy(model, x, y, batch_size: int = 1024) -> float:
     """Share of inputs whose argmax logit equals the label.
 
     Raises:
-        ValueError: ``y`` is not one label per input (shape ``(n,)``, or ``(n, 1)``).
+        ValueError: ``y`` is not one label per example (shape ``(n,)``, or ``(n, 1)``).
     """
     import numpy as np
 
     logits = predict(model, x, batch_size=batch_size)
-    labels = np.asarray(to_numpy(y))
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        labels = labels[:, 0]
-    if labels.shape != (len(logits),):
-        raise ValueError(f"y must hold one label per input, shape ({len(logits)},), got {labels.shape}")
-    return float(np.mean(np.argmax(logits, axis=-1) == labels))
+    return float(np.mean(np.argmax(logits, axis=-1) == labels(y, len(logits))))

@@ -9,7 +9,10 @@ from __future__ import annotations
 import math
 import numbers
 
-__all__ = ["positive_int", "nonnegative_int", "number", "one_of", "open_fraction", "twin_variables"]
+import numpy as np
+
+__all__ = ["positive_int", "nonnegative_int", "number", "one_of", "open_fraction", "numpy_rng", "batch",
+           "labels", "twin_variables"]
 
 
 def positive_int(value, name: str) -> int:
@@ -56,6 +59,44 @@ def open_fraction(value, name: str) -> float:
     return float(value)
 
 
+def numpy_rng(rng, name: str = "rng"):
+    """A numpy random generator: ``np.random.Generator``, or the legacy ``RandomState``."""
+    if not isinstance(rng, (np.random.Generator, np.random.RandomState)):
+        raise ValueError(f"{name} must be a numpy Generator (np.random.default_rng(seed)), got {rng!r}")
+    return rng
+
+
+def batch(x, name: str = "x") -> np.ndarray:
+    """``x`` as a finite float32 numpy batch ``(n, ...)`` with ``n >= 1``.
+
+    A single example without its batch axis is an error, not a guess: per-example norms
+    would otherwise run over its features.
+    """
+    arr = to_numpy(x)
+    if arr.ndim < 2 or len(arr) == 0:
+        raise ValueError(f"{name} must be a non-empty batch (rank >= 2; one example: {name}[None]), "
+                         f"got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} has non-finite entries")
+    return arr.astype(np.float32, copy=False)
+
+
+def labels(y, n: int, name: str = "y", *, dtype=None) -> np.ndarray:
+    """``y`` as ``n`` labels, shape ``(n,)``; a column ``(n, 1)`` counts as its labels.
+
+    Anything else (a wrong length, two labels per example) is an error rather than a
+    reshape that would pair examples with the wrong labels.
+    """
+    arr = to_numpy(y)
+    if dtype is not None:
+        arr = arr.astype(dtype, copy=False)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.shape != (n,):
+        raise ValueError(f"{name} must hold one integer label per example, shape ({n},), got {arr.shape}")
+    return arr
+
+
 def to_numpy(x):
     """A numpy array of ``x``: an array-like, a backend tensor or a Keras variable.
 
@@ -63,8 +104,6 @@ def to_numpy(x):
     tensor that requires grad and moves GPU values to the host (``np.asarray`` does
     neither). Other values are left to ``np.asarray``.
     """
-    import numpy as np
-
     if isinstance(x, np.ndarray):
         return x
     import keras

@@ -36,3 +36,20 @@ def test_random_perturbation_and_pgd_check_their_arguments():
     for step_size in (float("nan"), -0.1, 0.0):
         with pytest.raises(ValueError, match="step_size"):
             lipnb.pgd(model, x, y, 0.5, steps=2, step_size=step_size)
+
+
+def test_gradient_attacks_need_a_batch_and_one_label_per_example():
+    # One example without its batch axis would have its per-example norms taken over its
+    # features; labels of the wrong length would pair examples with other labels.
+    model = lipnb.digits_mlp(hidden=(8,), seed=0)
+    x, y = np.zeros((3, 64), "float32"), np.zeros(3, "int32")
+    for attack in (lambda x, y: lipnb.fgsm(model, x, y, 0.1), lambda x, y: lipnb.pgd(model, x, y, 0.1, steps=1)):
+        with pytest.raises(ValueError, match="non-empty batch"):
+            attack(x[0], y[0])
+        with pytest.raises(ValueError, match="non-empty batch"):
+            attack(x[:0], y[:0])
+        with pytest.raises(ValueError, match="non-finite"):
+            attack(np.full_like(x, np.nan), y)
+        with pytest.raises(ValueError, match="one integer label per example"):
+            attack(x, y[:2])
+        np.testing.assert_array_equal(attack(x, y[:, None]), attack(x, y))  # a column of labels is fine

@@ -136,8 +136,11 @@ def test_certificates_reject_what_they_cannot_certify():
         lipnb.certified_radius(model, np.full((2, 5), np.nan, "float32"))
     with pytest.raises(ValueError, match="batch"):
         lipnb.certified_radius(model, np.ones(5, "float32"))
-    with pytest.raises(ValueError, match="labels"):
-        lipnb.certified_accuracy(model, x, np.zeros(3), 0.1)
+    for bad in (np.zeros(3), np.zeros((2, 2)), np.zeros((4, 2))):  # (2, 2) would reshape to 4 labels
+        with pytest.raises(ValueError, match="one integer label per example"):
+            lipnb.certified_accuracy(model, x, bad, 0.1)
+    column, flat = np.zeros((4, 1)), np.zeros(4)
+    assert lipnb.certified_accuracy(model, x, column, 0.0) == lipnb.certified_accuracy(model, x, flat, 0.0)
     with pytest.raises(ValueError, match="eps"):
         lipnb.certified_accuracy(model, x, np.zeros(4), -1.0)
     with pytest.raises(ValueError, match=r"eps\[1\]"):

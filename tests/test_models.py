@@ -342,7 +342,7 @@ def test_accuracy_and_fit_classifier_check_their_labels():
     y = np.arange(20) % 10
     assert lipnb.accuracy(model, x, y) == lipnb.accuracy(model, x, y[:, None])  # (n, 1) labels are fine
     for bad in (y[:1], y[:19], np.stack([y, y], 1)):
-        with pytest.raises(ValueError, match="one label per input"):
+        with pytest.raises(ValueError, match="one integer label per example"):
             lipnb.accuracy(model, x, bad)
     lipnb.fit_classifier(model, x, y[:, None], epochs=1, batch_size=4)  # a column of labels is fine
     for bad in (y[:10], np.concatenate([y, y]), np.stack([y, y], 1)):
