@@ -3,11 +3,20 @@
 A claim that compares methods, settings or seeds is decided from the confidence interval
 of its effect, never from two means:
 
-* ``"does not hold"``: the interval lies entirely within ``null ± margin`` (an effect
-  too small to matter, stated before looking), even if it excludes ``null``;
-* ``"holds"``: otherwise, when it lies entirely on the side of ``null`` the claim predicts;
-* ``"does not hold"``: when it lies entirely on the other side;
+* ``"holds"``: the interval lies entirely on the side of ``null`` the claim predicts;
+* ``"does not hold"``: it lies entirely on the other side;
 * ``"inconclusive"``: anything else. The claim's note then says what would decide it.
+
+With a ``margin`` (the smallest effect that matters, stated before looking) the claim is
+that the effect matters, so the dividing line moves from ``null`` to ``null + margin``
+(``null - margin`` for a claim of "less"): it holds when the whole interval lies beyond
+that line, and does not hold when none of it does (an effect too small to matter, even
+if the interval excludes ``null``). A wider interval can then only weaken a verdict,
+never strengthen it.
+
+Values without spread give a t interval of zero width; it decides nothing unless there
+are enough units for the exact sign test to decide (all ``n`` on one side: ``2**(1 - n)``
+below ``1 - level``, so ``n >= 6`` at 95%).
 
 Everything here is pure numpy/scipy and seeded: the same inputs give the same numbers.
 
@@ -27,7 +36,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from lipnb.validation import number, one_of
+from lipnb.validation import nonnegative_int, number, one_of
 
 __all__ = ["VERDICTS", "KINDS", "Evidence", "paired_comparison", "one_sample", "decide", "combine",
            "evidence_verdict", "note_if_inconclusive",
@@ -82,7 +91,7 @@ def bootstrap_ci(values, level: float = 0.95, resamples: int = 10_000, seed: int
     level = _check_level(level)
     if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 100:
         raise ValueError(f"resamples must be an integer >= 100, got {resamples!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(nonnegative_int(seed, "seed"))  # an int, so the record names it
     means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)
     lo, hi = np.quantile(means, [0.5 - level / 2, 0.5 + level / 2])
     return float(lo), float(hi)
@@ -100,22 +109,31 @@ def sign_test(differences, null: float = 0.0) -> float:
 
 
 def decide(ci: Sequence[float], null: float, direction: str, margin: float | None = None) -> str:
-    """The verdict that an interval ``ci`` gives for a claim predicting ``direction``."""
+    """The verdict that an interval ``ci`` gives for a claim predicting ``direction``
+    (by at least ``margin``, when one is given: see the module's rule)."""
     one_of(direction, "direction", DIRECTIONS)
+    null = number(null, "null")
     lo, hi = (float(v) for v in ci)
     if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
         raise ValueError(f"ci must be a finite [low, high] with low <= high, got {list(ci)}")
-    if margin is not None:
-        margin = number(margin, "margin", minimum=0.0)
-    if margin is not None and null - margin <= lo and hi <= null + margin:
-        return "does not hold"  # too small to matter, whatever its sign
-    predicted = lo > null if direction == "greater" else hi < null
-    opposite = hi < null if direction == "greater" else lo > null
+    if direction == "less":  # mirror onto "greater"
+        lo, hi, null = -hi, -lo, -null
+    if margin is None:
+        predicted, excluded = lo > null, hi < null
+    else:
+        line = null + number(margin, "margin", minimum=0.0)
+        predicted, excluded = lo > line, hi <= line  # no effect that matters in the interval
     if predicted:
         return "holds"
-    if opposite:
+    if excluded:
         return "does not hold"
     return "inconclusive"
+
+
+def _decisive_without_spread(n: int, level: float) -> bool:
+    """Whether ``n`` equal values are enough units to decide: the exact two-sided sign
+    test of n values all on one side, 2**(1 - n), must be below ``1 - level``."""
+    return 2.0 ** (1 - n) < 1 - level
 
 
 def combine(verdicts: Iterable[str]) -> str:
@@ -148,8 +166,34 @@ class Evidence:
     margin: float | None = None
     sign_test_p: float | None = None
 
+    def __post_init__(self):
+        # Evidence can be built by hand; it must still be evidence the rule can decide.
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 2:
+            raise ValueError(f"evidence needs n >= 2 units, got n = {self.n!r}")
+        _check_level(self.level)
+        one_of(self.direction, "direction", DIRECTIONS)
+        number(self.null, "null")
+        if self.margin is not None:
+            number(self.margin, "margin", minimum=0.0)
+        lo, hi = (number(v, "ci") for v in self.ci)
+        if not lo <= number(self.estimate, "estimate") <= hi:
+            raise ValueError(f"the estimate {self.estimate!r} must lie in its interval [{lo!r}, {hi!r}]")
+
+    @classmethod
+    def from_dict(cls, record: Mapping) -> Evidence:
+        """The evidence a results file recorded (:meth:`as_dict`), checked as when made."""
+        fields = ("estimate", "ci", "level", "n", "null", "direction", "method", "rule", "margin", "sign_test_p")
+        missing = [f for f in fields[:8] if f not in record]
+        if missing:
+            raise ValueError(f"recorded evidence lacks {missing}")
+        values = {f: record[f] for f in fields if f in record}
+        return cls(**{**values, "ci": tuple(values["ci"])})
+
     @property
     def verdict(self) -> str:
+        lo, hi = self.ci
+        if lo == hi and not _decisive_without_spread(self.n, self.level):
+            return "inconclusive"  # no spread, and too few units for even the sign test
         return decide(self.ci, self.null, self.direction, self.margin)
 
     def as_dict(self) -> dict:
@@ -167,12 +211,15 @@ class Evidence:
 
 
 def _rule(direction: str, null: float, margin: float | None, what: str) -> str:
-    side = ">" if direction == "greater" else "<"
-    text = ""
-    if margin is not None:
-        text = f"does not hold if the whole CI of {what} is within ±{margin:g} of {null:g} (too small to matter); "
-    text += f"holds if the whole CI of {what} is {side} {null:g}; does not hold if it is wholly on the other side"
-    return text + "; else inconclusive"
+    side, other = (">", "<=") if direction == "greater" else ("<", ">=")
+    if margin is None:
+        text = f"holds if the whole CI of {what} is {side} {null:g}; does not hold if it is wholly on the other side"
+    else:
+        line = null + margin if direction == "greater" else null - margin
+        text = (f"holds if the whole CI of {what} is {side} {line:g} (an effect of at least the margin {margin:g} "
+                f"that matters); does not hold if the whole CI is {other} {line:g} (too small to matter, or the "
+                f"other way)")
+    return text + "; else inconclusive (also when the values have no spread and n < 6)"
 
 
 def one_sample(values, *, direction: str, null: float = 0.0, margin: float | None = None,
@@ -191,14 +238,15 @@ def one_sample(values, *, direction: str, null: float = 0.0, margin: float | Non
 
     Returns:
         :class:`Evidence`; its ``verdict`` applies the module's rule. Values without
-        spread (all equal) give a t interval of zero width, so the verdict then rests on
-        the values alone; with few units read ``sign_test_p`` beside it.
+        spread (all equal) give a t interval of zero width, which decides only with
+        enough units for the sign test (n >= 6 at 95%).
     """
     one_of(direction, "direction", DIRECTIONS)
     one_of(method, "method", METHODS)
     null = number(null, "null")
     if margin is not None:
         margin = number(margin, "margin", minimum=0.0)
+    seed = nonnegative_int(seed, "seed")
     x = _finite_vector(values, "values")
     level = _check_level(level)
     if method == "t":

@@ -71,7 +71,7 @@ def check_evidence(part):
     assert EVIDENCE_KEYS <= set(part), f"evidence lacks {EVIDENCE_KEYS - set(part)}"
     lo, hi = part["ci"]
     assert lo <= part["estimate"] <= hi and part["n"] >= 2 and 0.5 <= part["level"] < 1
-    return stats.decide(part["ci"], part["null"], part["direction"], part.get("margin"))
+    return stats.Evidence.from_dict(part).verdict  # checked again as when made, and decided by the same rule
 
 
 # Stderr a committed notebook may show, each with the reason it is acceptable. Native

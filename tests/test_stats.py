@@ -68,7 +68,28 @@ def test_decide_edges():
     assert stats.decide([-0.01, 0.03], 0.0, "greater", margin=0.02) == "inconclusive"
     # excluding the null is not enough when the whole effect is too small to matter
     assert stats.decide([0.001, 0.004], 0.0, "greater", margin=0.005) == "does not hold"
-    assert stats.decide([0.001, 0.006], 0.0, "greater", margin=0.005) == "holds"
+    # a wider interval around it may hold an effect that matters, or one that does not
+    assert stats.decide([0.001, 0.006], 0.0, "greater", margin=0.005) == "inconclusive"
+    assert stats.decide([0.006, 0.009], 0.0, "greater", margin=0.005) == "holds"
+    assert stats.decide([-0.03, 0.004], 0.0, "greater", margin=0.005) == "does not hold"  # no effect that matters
+    # "less" mirrors "greater", margin included
+    assert stats.decide([-0.009, -0.006], 0.0, "less", margin=0.005) == "holds"
+    assert stats.decide([-0.006, -0.001], 0.0, "less", margin=0.005) == "inconclusive"
+    assert stats.decide([-0.004, 0.03], 0.0, "less", margin=0.005) == "does not hold"
+
+
+def test_a_wider_interval_never_strengthens_a_verdict():
+    # The rule is monotone: widening an interval can only move a verdict to inconclusive.
+    rng = np.random.default_rng(0)
+    rank = {"inconclusive": 0, "holds": 1, "does not hold": 1}
+    for _ in range(2000):
+        lo, hi = np.sort(rng.normal(0, 0.01, 2))
+        wider = (lo - abs(rng.normal(0, 0.005)), hi + abs(rng.normal(0, 0.005)))
+        for direction in ("greater", "less"):
+            for margin in (None, 0.0, 0.005):
+                inner = stats.decide([lo, hi], 0.0, direction, margin)
+                outer = stats.decide(wider, 0.0, direction, margin)
+                assert outer == inner or rank[outer] < rank[inner], (lo, hi, wider, direction, margin)
 
 
 def test_combine():
@@ -77,9 +98,25 @@ def test_combine():
     assert stats.combine(["inconclusive", "does not hold"]) == "does not hold"
 
 
-def test_zero_variance_gives_a_point_interval():
+def test_zero_variance_decides_only_with_enough_units():
+    # Equal differences give a t interval of zero width: too few units decide nothing
+    # (the sign test of 3 equal signs has p = 0.25); six do (p = 0.031 < 0.05).
     ev = stats.paired_comparison([1.0, 1.0, 1.0], [0.5, 0.5, 0.5], direction="greater")
-    assert ev.ci == (0.5, 0.5) and ev.verdict == "holds"
+    assert ev.ci == (0.5, 0.5) and ev.verdict == "inconclusive"
+    for n, want in ((5, "inconclusive"), (6, "holds")):
+        assert stats.paired_comparison([1.0] * n, [0.5] * n, direction="greater").verdict == want
+    assert stats.paired_comparison([0.5] * 6, [1.0] * 6, direction="greater").verdict == "does not hold"
+
+
+def test_hand_built_evidence_is_checked():
+    good = dict(estimate=0.15, ci=(0.1, 0.2), level=0.95, n=5, null=0.0, direction="greater", method="hand",
+                rule="r")
+    assert stats.Evidence(**good).verdict == "holds"
+    for bad, match in ((dict(n=1), "n >= 2"), (dict(estimate=5.0), "interval"), (dict(level=1.2), "level"),
+                       (dict(null=float("nan")), "null"), (dict(direction="up"), "direction"),
+                       (dict(margin=-0.1), "margin"), (dict(ci=(0.1, float("inf"))), "ci")):
+        with pytest.raises(ValueError, match=match):
+            stats.Evidence(**{**good, **bad})
 
 
 @pytest.mark.parametrize("call, match", [
@@ -91,6 +128,9 @@ def test_zero_variance_gives_a_point_interval():
     (lambda: stats.one_sample([1.0, 2.0], direction="greater", level=1.5), "level"),
     (lambda: stats.one_sample([[1.0, 2.0]], direction="greater"), "1-D"),
     (lambda: stats.bootstrap_ci([1.0, 2.0], resamples=5), "resamples"),
+    (lambda: stats.bootstrap_ci([1.0, 2.0], seed=None), "seed"),
+    (lambda: stats.one_sample([1.0, 2.0], direction="greater", method="bootstrap", seed=1.5), "seed"),
+    (lambda: stats.decide([0.1, 0.2], float("nan"), "greater"), "null"),
     (lambda: stats.decide([1.0, 0.0], 0.0, "greater"), "low <= high"),
     (lambda: stats.combine(["maybe"]), "unknown verdict"),
     (lambda: stats.combine([]), "at least one"),
@@ -105,6 +145,11 @@ def test_evidence_dict_round_trip():
     d = ev.as_dict()
     assert set(d) >= {"estimate", "ci", "level", "n", "null", "direction", "method", "rule", "margin"}
     assert stats.decide(d["ci"], d["null"], d["direction"], d.get("margin")) == ev.verdict
+    assert stats.Evidence.from_dict(d) == ev
+    equal = stats.paired_comparison([1.0] * 3, [0.5] * 3, direction="greater")  # zero width, n = 3
+    assert stats.Evidence.from_dict(equal.as_dict()).verdict == equal.verdict == "inconclusive"
+    with pytest.raises(ValueError, match="lacks"):
+        stats.Evidence.from_dict({"estimate": 1.0})
 
 
 def test_note_if_inconclusive():
