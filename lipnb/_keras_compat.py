@@ -13,7 +13,15 @@ from keras.src.backend.common.stateless_scope import get_stateless_scope, in_sta
 from keras.src.backend.common.variables import AutocastScope
 
 __all__ = ["get_stateless_scope", "in_stateless_scope", "no_autocast", "outside_traced_function",
-           "producer", "swapped_attribute"]
+           "producer", "swapped_attribute", "stored_weight", "set_untracked", "jax_trainer_state",
+           "set_jax_trainer_state"]
+
+# Where Keras layers keep the variable a weight wrapper normalizes: Dense and the
+# convolutions store their kernel as ``_kernel`` (``kernel`` is a property over it, for
+# LoRA), Embedding its table as ``_embeddings``; the plain names cover layers that store
+# the variable under its public name.
+_WEIGHT_ATTRIBUTES = ("_kernel", "kernel", "_embeddings", "embeddings")
+_JAX_STATE = ("trainable_variables", "non_trainable_variables", "optimizer_variables", "metrics_variables")
 
 
 def no_autocast():
@@ -61,3 +69,31 @@ def swapped_attribute(layer, name: str, value):
         yield
     finally:
         object.__setattr__(layer, name, original)
+
+
+def stored_weight(layer):
+    """``(attribute name, variable)`` of the kernel or embedding ``layer`` stores, or None."""
+    for name in _WEIGHT_ATTRIBUTES:
+        value = layer.__dict__.get(name)
+        if isinstance(value, keras.Variable):
+            return name, value
+    return None
+
+
+def set_untracked(obj, name: str, value) -> None:
+    """``obj.<name> = value`` without Keras's attribute tracking (a cache, not a weight)."""
+    object.__setattr__(obj, name, value)
+
+
+def jax_trainer_state(model) -> tuple:
+    """The state tuple a JAX Keras model's compiled ``train_function`` takes and returns:
+    (trainable, non-trainable, optimizer, metrics variables), as ``fit`` passes it."""
+    return model._get_jax_state(**{name: True for name in _JAX_STATE})
+
+
+def set_jax_trainer_state(model, state) -> None:
+    """Write a state tuple from :func:`jax_trainer_state`'s steps back into the model's
+    variables, as ``fit`` does when it ends."""
+    model._jax_state = dict(zip(_JAX_STATE, state))
+    model._jax_state_synced = False
+    model.jax_state_sync()

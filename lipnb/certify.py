@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from lipnb import validation
+from lipnb._keras_compat import set_untracked
 from lipnb.validation import number, positive_int, to_numpy
 
 __all__ = ["certified_radius", "certified_accuracy", "logit_margins", "margin_attack", "attack_flips",
@@ -198,7 +199,7 @@ def _margin_gradient(model):
     kept = getattr(model, "_lipnb_margin_gradient", None)
     if kept is None:
         kept = backend.compile_stateful(gradient, model.variables)
-        object.__setattr__(model, "_lipnb_margin_gradient", kept)  # not a tracked attribute of the model
+        set_untracked(model, "_lipnb_margin_gradient", kept)  # a cache, not a tracked attribute of the model
     return kept
 
 

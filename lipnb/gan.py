@@ -25,6 +25,7 @@ import numpy as np
 from keras import ops
 
 from lipnb import backend
+from lipnb._keras_compat import jax_trainer_state, set_jax_trainer_state
 from lipnb.constraints import SpectralProjection, WeightClip
 from lipnb.layers import MaxMin, SpectralNormalization
 from lipnb.penalties import gradient_penalty
@@ -783,8 +784,7 @@ def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int
             gan.make_train_function()
         fns[name] = gan.train_function
         if jax:  # the stateless step: carry the state, write it back at the end
-            states[name] = gan._get_jax_state(trainable_variables=True, non_trainable_variables=True,
-                                              optimizer_variables=True, metrics_variables=True)
+            states[name] = jax_trainer_state(gan)
         for _ in range(warmup_steps):
             out = _run_step(fns[name], iterators[name], states, name)
     names = list(gans)
@@ -797,11 +797,7 @@ def time_train_steps(gans: dict, x, steps: int, rounds: int = 5, batch_size: int
             float(keras.ops.convert_to_numpy(out["critic_loss"]))  # wait for the last step
             times[name].append((time.perf_counter() - t0) / steps)
     for name, state in states.items():  # JAX: the timed steps trained the GANs; keep that
-        gan = gans[name]
-        gan._jax_state = dict(zip(("trainable_variables", "non_trainable_variables", "optimizer_variables",
-                                   "metrics_variables"), state))
-        gan._jax_state_synced = False
-        gan.jax_state_sync()
+        set_jax_trainer_state(gans[name], state)
     if per_round:
         return {name: np.array(t) for name, t in times.items()}
     return {name: statistics.median(t) for name, t in times.items()}

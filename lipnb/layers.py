@@ -22,22 +22,26 @@ import keras
 import numpy as np
 from keras import ops
 
-from lipnb._keras_compat import in_stateless_scope, no_autocast, outside_traced_function, swapped_attribute
+from lipnb._keras_compat import (
+    in_stateless_scope,
+    no_autocast,
+    outside_traced_function,
+    stored_weight,
+    swapped_attribute,
+)
 from lipnb.operators import ConvOperator, MatrixOperator, NumpyView, norm, power_step, top_singular_pair
 from lipnb.validation import number, one_of, positive_int
 
 __all__ = ["SpectralNormalization", "GroupSort", "MaxMin"]
 
-_WEIGHT_ATTRIBUTES = ("_kernel", "kernel", "_embeddings", "embeddings")
 _CONV_TYPES = ("Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "Conv3DTranspose")
 
 
 def _find_weight(layer):
     """The attribute of ``layer`` that stores its kernel (or embedding) variable."""
-    for name in _WEIGHT_ATTRIBUTES:
-        value = layer.__dict__.get(name)
-        if isinstance(value, keras.Variable):
-            return name, value
+    found = stored_weight(layer)
+    if found is not None:
+        return found
     raise ValueError(
         f"SpectralNormalization needs a layer with a kernel or embeddings variable "
         f"(Dense, Conv*, Conv*Transpose, Embedding, ...); {type(layer).__name__} "

@@ -171,7 +171,8 @@ def test_build_inside_a_stateless_scope_warms_up_at_the_first_call():
 
 
 @pytest.mark.parametrize("name", ["in_stateless_scope", "get_stateless_scope", "no_autocast",
-                                  "outside_traced_function", "producer", "swapped_attribute"])
+                                  "outside_traced_function", "producer", "swapped_attribute", "stored_weight",
+                                  "set_untracked"])
 def test_private_keras_apis_still_behave(name):
     """lipnb._keras_compat wraps private Keras APIs; fail here, not silently, if they change."""
     from lipnb import _keras_compat
@@ -215,6 +216,21 @@ def test_private_keras_apis_still_behave(name):
             np.testing.assert_allclose(keras.ops.convert_to_numpy(dense.call(x)),
                                        2.0 * keras.ops.convert_to_numpy(x @ kernel.value), rtol=1e-6)
         assert dense.__dict__["_kernel"] is kernel and len(dense.weights) == weights  # restored, nothing tracked
+    elif name == "stored_weight":
+        # every layer type SpectralNormalization wraps keeps its weight where lipnb looks
+        for layer, shape, weight in ((keras.layers.Dense(2), (None, 3), "kernel"),
+                                     (keras.layers.Conv2D(2, 3), (None, 5, 5, 1), "kernel"),
+                                     (keras.layers.Conv1DTranspose(2, 3), (None, 5, 1), "kernel"),
+                                     (keras.layers.Embedding(4, 2), (None, 3), "embeddings")):
+            layer.build(shape)
+            found = _keras_compat.stored_weight(layer)
+            assert found is not None and found[1] is getattr(layer, weight), type(layer).__name__
+        assert _keras_compat.stored_weight(keras.layers.ReLU()) is None
+    elif name == "set_untracked":
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+        before = len(model.variables)
+        _keras_compat.set_untracked(model, "_lipnb_cache", keras.Variable(np.ones(2, "float32")))
+        assert model._lipnb_cache is not None and len(model.variables) == before  # not tracked as a weight
     else:
         import tensorflow as tf
 
@@ -229,6 +245,37 @@ def test_private_keras_apis_still_behave(name):
             return created[0].value + created[1]
 
         np.testing.assert_allclose(make().numpy(), [9.0, 9.0])
+
+
+JAX_TRAINER_STATE = """
+import keras, numpy as np
+from lipnb import _keras_compat
+model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+model.compile(keras.optimizers.SGD(0.1), "mse")
+model.optimizer.build(model.trainable_variables)
+model.make_train_function()
+state = _keras_compat.jax_trainer_state(model)
+assert len(state) == 4, len(state)
+x, y = np.ones((4, 3), "float32"), np.zeros((4, 1), "float32")
+before = model.layers[0].kernel.numpy().copy()
+_, state = model.train_function(state, iter([(x, y)]))
+_keras_compat.set_jax_trainer_state(model, state)
+assert not np.allclose(model.layers[0].kernel.numpy(), before), "the step's update did not reach the model"
+print("ok")
+"""
+
+
+def test_private_jax_trainer_state_still_behaves():
+    """lipnb.gan.time_train_steps drives a JAX model's compiled step with Keras's private
+    state accessors (in _keras_compat): fail here if a Keras release changes them."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", JAX_TRAINER_STATE], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
 
 
 # ------------------------------------------------------------- GroupSort / MaxMin

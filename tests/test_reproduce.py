@@ -1,6 +1,7 @@
 """The incremental runner: content-hash staleness, atomic outputs, failures that name the cell."""
 
 import json
+import os
 
 import pytest
 import reproduce
@@ -173,3 +174,22 @@ def test_gpu_run_cells_lists_the_slowest_cells(tmp_path, capsys):
     assert "fast()" not in out and out.count("**05_x") == 1
     with pytest.raises(SystemExit, match="no executed notebooks"):
         gpu_run.main(["cells", str(tmp_path / "empty")])
+
+
+def test_the_kernel_imports_this_checkouts_lipnb(project, monkeypatch):
+    # A Python with the dependencies but without lipnb installed (an offline GPU node)
+    # must still run the notebooks: the kernel gets the checkout on its PYTHONPATH.
+    import papermill
+
+    seen = {}
+
+    def fake_execute(source, out, **kwargs):
+        seen["PYTHONPATH"] = os.environ.get("PYTHONPATH", "")
+        raise RuntimeError("stop after the kernel's environment is set")
+
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    monkeypatch.setattr(papermill, "execute_notebook", fake_execute)
+    (project / "notebooks" / "98_tiny.py").write_text(TINY.format(name="98_tiny", value=1))
+    assert reproduce.main([]) != 0
+    assert seen["PYTHONPATH"].split(os.pathsep)[:2] == [str(reproduce.SOURCE_ROOT), "/elsewhere"]
+    assert (reproduce.SOURCE_ROOT / "lipnb" / "__init__.py").exists()

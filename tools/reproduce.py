@@ -29,6 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import report  # noqa: E402  (tools/ is not a package)
 
 ROOT = Path(__file__).resolve().parent.parent
+# The folder that holds this checkout's lipnb: the kernel imports it from here, so a
+# Python that has the dependencies but not lipnb installed (an offline GPU node) works.
+SOURCE_ROOT = ROOT
 NOTEBOOKS = ROOT / "notebooks"
 PACKAGE = ROOT / "lipnb"
 DEFAULT_PROFILE = "quick"
@@ -142,6 +145,9 @@ def execute(source: Path, lipnb_sha: str, profile: str, workdir: Path,
         params["seed"] = seed
     os.environ["LIPNB_RESULTS_PATH"] = str(tmp_json)
     os.environ["KERAS_BACKEND"] = backend  # the kernel inherits it
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if str(SOURCE_ROOT) not in paths:  # the kernel inherits it too
+        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(SOURCE_ROOT), *paths] if p)
     if backend == "jax":
         # The notebooks compare float64 computations in places; JAX gives float64 only
         # with x64 on (Keras's default float stays float32).
