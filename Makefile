@@ -17,7 +17,7 @@ SEED ?= 0
 JAX_TESTS := tests/test_layers.py tests/test_penalties.py tests/test_constraints.py tests/test_norms.py \
              tests/test_conv.py tests/test_bounds.py tests/test_attacks.py tests/test_training.py \
              tests/test_data.py tests/test_models.py tests/test_gan.py tests/test_metrics.py tests/test_dcgan.py \
-             tests/test_operators.py tests/test_certify.py
+             tests/test_operators.py tests/test_certify.py tests/test_validation.py
 
 # TensorFlow build: the CUDA one where nvidia-smi works, else the CPU one.
 # Override with `make TF_PACKAGE=... <target>`; the version comes from constraints.txt.

@@ -257,7 +257,8 @@ def side_by_side(regimes, batches, rounds: int, steps: int, warmup: int) -> dict
                 "regime": regime, "batch": batch,
                 "lipnb_ms": float(np.median(t["lipnb"]) * 1e3), "handwritten_ms": float(np.median(t["hand"]) * 1e3),
                 "ratio_median": float(np.median(ratios)), "ratio_geometric_mean": float(np.exp(ev.estimate)),
-                "ratio_ci": [float(np.exp(v)) for v in ev.ci], "verdict": ev.verdict, "within_bound": ev.verdict == "holds",
+                "ratio_ci": [float(np.exp(v)) for v in ev.ci], "verdict": ev.verdict,
+                "within_bound": ev.verdict == "holds",
                 "evidence": ev.as_dict(), "ratios": ratios.tolist(),
                 "lipnb_ms_per_round": (t["lipnb"] * 1e3).tolist(),
                 "handwritten_ms_per_round": (t["hand"] * 1e3).tolist()})

@@ -15,7 +15,7 @@ import numbers
 import numpy as np
 
 from lipnb.operators import ZeroPaddedConv, _pads, top_singular_pair
-from lipnb.validation import number, one_of, positive_int, to_numpy
+from lipnb.validation import int_tuple, number, one_of, positive_int, to_numpy
 
 __all__ = ["conv_operator_norm", "conv_operator_matrix", "conv_operator_norm_bound"]
 
@@ -49,15 +49,7 @@ def _spatial(input_shape, k: np.ndarray) -> tuple[int, ...]:
 
 
 def _strides(strides, dims: int) -> tuple[int, ...]:
-    if isinstance(strides, numbers.Integral):
-        strides = (strides,) * dims
-    if not isinstance(strides, (tuple, list)) or any(
-            isinstance(s, bool) or not isinstance(s, numbers.Integral) for s in strides):
-        raise ValueError(f"strides must be an integer or a tuple of {dims} integers, got {strides!r}")
-    strides = tuple(int(s) for s in strides)
-    if len(strides) != dims or any(s < 1 for s in strides):
-        raise ValueError(f"strides must be {dims} positive integers, got {strides!r}")
-    return strides
+    return int_tuple(strides, "strides", dims)
 
 
 def _circular_norm(k: np.ndarray, spatial: tuple[int, ...]) -> float:

@@ -30,7 +30,7 @@ from lipnb.constraints import SpectralProjection, WeightClip
 from lipnb.layers import MaxMin, SpectralNormalization
 from lipnb.penalties import gradient_penalty
 from lipnb.training import evaluation_chunks
-from lipnb.validation import number, one_of, positive_int, twin_variables
+from lipnb.validation import number, one_of, positive_int, twin_variables, widths
 
 __all__ = ["REGIMES", "LOSSES", "WGAN", "SampleQuality", "train_wgan", "train_wgans", "GANRun", "mlp_critic",
            "mlp_generator", "image_generator", "make_critic", "time_train_steps", "clear_compiled"]
@@ -93,7 +93,10 @@ def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 12
     _check_regime(regime)
     one_of(activation, "activation", ACTIVATIONS)
     _check_projection(regime, projection)
-    if activation == "maxmin" and any(int(u) % 2 for u in hidden):
+    hidden, input_dim = widths(hidden), positive_int(input_dim, "input_dim")
+    if num_classes is not None:
+        num_classes = positive_int(num_classes, "num_classes")
+    if activation == "maxmin" and any(u % 2 for u in hidden):
         raise ValueError(f"MaxMin pairs units: every hidden width must be even, got {tuple(hidden)}")
 
     dense = _dense_factory(regime, clip, seed, projection)
@@ -101,9 +104,9 @@ def mlp_critic(regime: str, input_dim: int = 2, hidden: Sequence[int] = (128, 12
     h = x_in
     for units in hidden:
         if activation == "maxmin":
-            h = MaxMin()(dense(int(units))(h))
+            h = MaxMin()(dense(units)(h))
         else:
-            h = dense(int(units), activation="leaky_relu")(h)
+            h = dense(units, activation="leaky_relu")(h)
     score = dense(1)(h)
     if num_classes is None:
         return keras.Model(x_in, score, name=f"critic_{regime}")
@@ -147,7 +150,11 @@ def make_critic(regime: str, input_shape=(2,), num_classes=None, seed: int = 0, 
 def mlp_generator(latent_dim: int = 2, output_dim: int = 2, hidden: Sequence[int] = (128, 128, 128),
                   num_classes: int | None = None, output_activation=None, seed: int = 0) -> keras.Model:
     """An MLP generator ``G(z)`` (or ``G(z, y)`` with a class embedding concatenated to z)."""
-    z_in = keras.Input((int(latent_dim),), name="z")
+    latent_dim, output_dim = positive_int(latent_dim, "latent_dim"), positive_int(output_dim, "output_dim")
+    hidden = widths(hidden)
+    if num_classes is not None:
+        num_classes = positive_int(num_classes, "num_classes")
+    z_in = keras.Input((latent_dim,), name="z")
     h, inputs = z_in, [z_in]
     if num_classes is not None:
         y_in = keras.Input((), dtype="int32", name="label")

@@ -16,8 +16,6 @@ one falls short (see the project README):
 
 from __future__ import annotations
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
@@ -30,7 +28,7 @@ from lipnb._keras_compat import (
     swapped_attribute,
 )
 from lipnb.operators import ConvOperator, MatrixOperator, NumpyView, norm, power_step, top_singular_pair
-from lipnb.validation import number, one_of, positive_int
+from lipnb.validation import integer, number, one_of, positive_int
 
 __all__ = ["SpectralNormalization", "GroupSort", "MaxMin"]
 
@@ -305,9 +303,7 @@ class GroupSort(keras.layers.Layer):
         self.group_size = positive_int(group_size, "group_size")
         if self.group_size < 2:
             raise ValueError(f"group_size must be >= 2 (1 would be the identity), got {group_size}")
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-            raise ValueError(f"axis must be an integer, got {axis!r}")
-        self.axis = int(axis)  # a plain int, so that get_config stays JSON
+        self.axis = integer(axis, "axis")  # a plain int, so that get_config stays JSON
 
     def build(self, input_shape):
         axis = _check_group_axis(self, input_shape)
@@ -351,9 +347,7 @@ class MaxMin(keras.layers.Layer):
 
     def __init__(self, axis: int = -1, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
-            raise ValueError(f"axis must be an integer, got {axis!r}")
-        self.axis = int(axis)  # a plain int, so that get_config stays JSON
+        self.axis = integer(axis, "axis")  # a plain int, so that get_config stays JSON
 
     def build(self, input_shape):
         axis = _check_group_axis(self, input_shape)

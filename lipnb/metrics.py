@@ -267,8 +267,7 @@ def log_area(records, floor: float, key: str = "test") -> float:
     Lower is better: it rewards reaching the floor early and staying there, and it needs
     no threshold.
     """
-    if not floor > 0:
-        raise ValueError(f"floor must be > 0, got {floor!r}")
+    floor = number(floor, "floor", minimum=0.0, strict=True)
     scores = [r[key] for r in records[1:]]
     if not scores:
         raise ValueError("log_area needs at least one record after the first")

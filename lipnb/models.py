@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Sequence
 
 import keras
 from keras import ops
 
-from lipnb.validation import labels, positive_int
+from lipnb.validation import labels, positive_int, widths
 
 __all__ = ["digits_mlp", "conv_critic", "fit_classifier", "fit_classifiers", "classifier_step", "accuracy"]
 
@@ -26,9 +25,7 @@ def digits_mlp(hidden: Sequence[int] = (64, 64), activation: str = "relu",
         seed: seed of the Glorot initializers.
         dtype: variable and compute dtype, e.g. "float64" for round-off-free comparisons.
     """
-    if isinstance(hidden, str) or not hasattr(hidden, "__len__") or not hidden or any(
-            isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in hidden):
-        raise ValueError(f"hidden must be a non-empty list of positive integer widths, got {hidden!r}")
+    hidden = widths(hidden)
     layers = [keras.Input((input_dim,), dtype=dtype)]
     for i, width in enumerate(hidden):
         layers.append(keras.layers.Dense(

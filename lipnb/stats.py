@@ -31,12 +31,13 @@ Example:
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from lipnb.validation import nonnegative_int, number, one_of
+from lipnb.validation import nonnegative_int, number, one_of, positive_int
 
 __all__ = ["VERDICTS", "KINDS", "Evidence", "paired_comparison", "one_sample", "decide", "combine",
            "evidence_verdict", "note_if_inconclusive",
@@ -63,9 +64,10 @@ def _finite_vector(values, name: str) -> np.ndarray:
 
 
 def _check_level(level: float) -> float:
-    if not isinstance(level, (int, float)) or not 0.5 <= level < 1:
+    value = number(level, "level") if isinstance(level, numbers.Real) else None
+    if value is None or not 0.5 <= value < 1:
         raise ValueError(f"level must be in [0.5, 1), got {level!r}")
-    return float(level)
+    return value
 
 
 def t_interval(values, level: float = 0.95) -> tuple[float, float]:
@@ -89,7 +91,7 @@ def bootstrap_ci(values, level: float = 0.95, resamples: int = 10_000, seed: int
     """
     x = _finite_vector(values, "values")
     level = _check_level(level)
-    if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 100:
+    if positive_int(resamples, "resamples") < 100:
         raise ValueError(f"resamples must be an integer >= 100, got {resamples!r}")
     rng = np.random.default_rng(nonnegative_int(seed, "seed"))  # an int, so the record names it
     means = x[rng.integers(0, x.size, size=(resamples, x.size))].mean(axis=1)

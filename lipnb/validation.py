@@ -11,8 +11,8 @@ import numbers
 
 import numpy as np
 
-__all__ = ["positive_int", "nonnegative_int", "number", "one_of", "open_fraction", "numpy_rng", "batch",
-           "labels", "twin_variables"]
+__all__ = ["positive_int", "nonnegative_int", "integer", "widths", "int_tuple", "number", "one_of", "open_fraction",
+           "numpy_rng", "batch", "labels", "twin_variables"]
 
 
 def positive_int(value, name: str) -> int:
@@ -27,6 +27,35 @@ def nonnegative_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
+
+
+def integer(value, name: str) -> int:
+    """Any integer, negative ones too (an axis); numpy integers count, bools do not."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
+def widths(value, name: str = "hidden") -> tuple[int, ...]:
+    """A non-empty sequence of positive integer layer widths (2.7 is not a width)."""
+    if isinstance(value, str) or not hasattr(value, "__len__") or not len(value) or any(
+            isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 for h in value):
+        raise ValueError(f"{name} must be a non-empty list of positive integer widths, got {value!r}")
+    return tuple(int(h) for h in value)
+
+
+def int_tuple(value, name: str, length: int, *, minimum: int = 1) -> tuple[int, ...]:
+    """``length`` integers of at least ``minimum``, from a tuple or list, or one integer
+    repeated (a stride of 2 is (2, 2) in 2-D)."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        value = (value,) * length
+    if not isinstance(value, (tuple, list)) or any(
+            isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in value):
+        raise ValueError(f"{name} must be an integer or a tuple of {length} integers, got {value!r}")
+    out = tuple(int(v) for v in value)
+    if len(out) != length or any(v < minimum for v in out):
+        raise ValueError(f"{name} must be {length} integers >= {minimum}, got {value!r}")
+    return out
 
 
 def number(value, name: str, *, minimum: float | None = None, strict: bool = False) -> float:

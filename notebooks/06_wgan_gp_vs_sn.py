@@ -640,14 +640,6 @@ lipnb.show_table(construction, digits=6)
 # %%
 ORIGIN = np.zeros((1, 2), "float32")  # Q: a point mass at the origin; W1(P, Q) = E_P |x|
 
-def maxmin_sn_critic(seed, hidden=(run.size.width,) * 3):
-    layers = [keras.Input((2,))]
-    for i, units in enumerate(hidden):
-        init = keras.initializers.GlorotUniform(seed=seed + i)
-        layers += [lipnb.SpectralNormalization(keras.layers.Dense(units, kernel_initializer=init)), lipnb.MaxMin()]
-    layers.append(lipnb.SpectralNormalization(keras.layers.Dense(1)))
-    return keras.Sequential(layers)
-
 TIGHT = {"clip": ("clip", 0.0),
          **{f"gp λ={lam:g}": ("gp", lam) for lam in run.size.gp_weights},
          **{f"one-sided gp λ={lam:g}": ("gp-one-sided", lam) for lam in run.size.gp_weights},
@@ -657,8 +649,10 @@ CHOSEN_IN_GANS = {("gp", chosen["GP"][0]), ("gp-one-sided", chosen["one-sided GP
 def critic_gap(name, s):
     """Train a critic alone to maximize E_P f - E_Q f; return (estimate / W1, largest slope on P and Q)."""
     regime, gp_weight = TIGHT[name]
-    critic = (maxmin_sn_critic(run.seed + s) if regime == "maxmin" else
-              lipnb.make_critic(regime, input_shape=(2,), hidden=(run.size.width,) * 3, seed=run.seed + s))
+    # The GANs' critics, built the same way (SN + MaxMin is the "sn" critic with MaxMin).
+    critic = lipnb.make_critic("sn" if regime == "maxmin" else regime, input_shape=(2,),
+                               hidden=(run.size.width,) * 3, seed=run.seed + s,
+                               activation="maxmin" if regime == "maxmin" else "leaky_relu")
     opt = keras.optimizers.Adam(**LR)
     opt.build(critic.trainable_variables)
     rng = np.random.default_rng([run.seed, s, 77])

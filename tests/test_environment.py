@@ -53,6 +53,16 @@ def test_makefile_installs_from_the_same_files():
         assert f"export {var} := $(STATE)" in make
 
 
+def test_the_state_folder_exists_before_the_kernel_is_installed():
+    # IPYTHONDIR points into build/state: installing the kernel before the folder exists
+    # printed "IPython parent ... is not a writable location" on a fresh clone.
+    recipe = re.search(r"^\$\(STAMP\):\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    lines = recipe.splitlines()
+    made = next(i for i, line in enumerate(lines) if "mkdir -p $(STATE)" in line)
+    installed = next(i for i, line in enumerate(lines) if "ipykernel install" in line)
+    assert made < installed
+
+
 def test_ci_runs_make_test():
     ci = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", ci, re.M)

@@ -347,3 +347,11 @@ def test_stream_and_sampling_arguments_are_checked():
     for n in (-1, 0, 2.5):
         with pytest.raises(ValueError, match="n must be a positive integer"):
             gan.sample(n)
+
+
+@pytest.mark.parametrize("hidden", [(2.7,), (), (0, 4), "64"])
+def test_networks_need_integer_widths(hidden):
+    # int(2.7) would have built a 2-unit layer without a word
+    for build in (lambda: lipnb.mlp_critic("sn", hidden=hidden), lambda: lipnb.mlp_generator(hidden=hidden)):
+        with pytest.raises(ValueError, match="hidden must be a non-empty list of positive integer widths"):
+            build()

@@ -160,6 +160,15 @@ def test_note_if_inconclusive():
     assert stats.note_if_inconclusive({"a": decided, "b": open_}, "more seeds") == "more seeds"
 
 
+def test_numpy_scalars_are_numbers_here_too():
+    x = np.random.default_rng(1).normal(size=12)
+    assert stats.t_interval(x, level=np.float64(0.95)) == stats.t_interval(x, level=0.95)
+    assert stats.bootstrap_ci(x, resamples=np.int64(1000)) == stats.bootstrap_ci(x, resamples=1000)
+    for level in (np.float64(1.0), float("nan"), True):
+        with pytest.raises(ValueError, match="level"):
+            stats.t_interval(x, level=level)
+
+
 def test_null_and_margin_are_checked_when_the_evidence_is_made():
     for null in (float("nan"), "0"):
         with pytest.raises(ValueError, match="null"):
