@@ -489,8 +489,9 @@ stale_evidence = {"stale vectors, log of the largest layer norm, leave log 1.05"
 run.claim(
     "lipnb-sn-stale-vector-pitfall",
     "A documented pitfall and its remedy: in a custom loop that never passes training=True, lipnb's stored "
-    "vectors go stale and some layer's norm sigma(W / sigma_estimate) leaves SN-GAN's 1.05; the same loop "
-    "with training=True in the update step keeps every layer within 1.05 (CIs over seeds).",
+    "vectors go stale and the largest layer norm sigma(W / sigma_estimate) leaves SN-GAN's 1.05; the same loop "
+    "with training=True in the update step keeps it within 1.05 (each seed's largest layer norm, its mean over "
+    "seeds decided by a CI).",
     "eq. (15) (persistent vector; our design)", kind="beyond",
     measured=dict(largest_layer_sigma_stale=stale, largest_layer_sigma_remedy=remedied,
                   largest_layer_sigma_after_warm_up=[max(v) for v in sigmas_after_warm_up.values()],
