@@ -48,7 +48,7 @@ def logit_margins(model, x, batch_size: int = 1024):
     """
     from lipnb.models import predict
 
-    arr = validation.batch(x)
+    arr = validation.batch(x, keep_dtype=True)  # the model's own input dtype (float64 models stay exact)
     logits = np.asarray(predict(model, arr, batch_size=batch_size), np.float64).reshape(len(arr), -1)
     if logits.shape[1] < 2:
         raise ValueError(f"a certificate needs one logit per class (at least 2), got {logits.shape[1]}")

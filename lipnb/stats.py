@@ -11,12 +11,14 @@ With a ``margin`` (the smallest effect that matters, stated before looking) the 
 that the effect matters, so the dividing line moves from ``null`` to ``null + margin``
 (``null - margin`` for a claim of "less"): it holds when the whole interval lies beyond
 that line, and does not hold when none of it does (an effect too small to matter, even
-if the interval excludes ``null``). A wider interval can then only weaken a verdict,
-never strengthen it.
+if the interval excludes ``null``). A margin of 0 is no margin. Widening an interval can
+then only weaken a verdict, never strengthen it.
 
-Values without spread give a t interval of zero width; it decides nothing unless there
-are enough units for the exact sign test to decide (all ``n`` on one side: ``2**(1 - n)``
-below ``1 - level``, so ``n >= 6`` at 95%).
+The one exception: values without any spread (exact ties, as discrete outcomes give)
+have a t interval of zero width, which says nothing about their spread. Such evidence
+decides only with enough units for the exact sign test to decide (all ``n`` on one
+side: ``2**(1 - n)`` below ``1 - level``, so ``n >= 6`` at 95%); with fewer it is
+inconclusive, even though nearly equal values would have decided.
 
 Everything here is pure numpy/scipy and seeded: the same inputs give the same numbers.
 
@@ -120,10 +122,11 @@ def decide(ci: Sequence[float], null: float, direction: str, margin: float | Non
         raise ValueError(f"ci must be a finite [low, high] with low <= high, got {list(ci)}")
     if direction == "less":  # mirror onto "greater"
         lo, hi, null = -hi, -lo, -null
-    if margin is None:
+    margin = None if margin is None else number(margin, "margin", minimum=0.0)
+    if not margin:  # None or 0: any effect on the predicted side counts
         predicted, excluded = lo > null, hi < null
     else:
-        line = null + number(margin, "margin", minimum=0.0)
+        line = null + margin
         predicted, excluded = lo > line, hi <= line  # no effect that matters in the interval
     if predicted:
         return "holds"
@@ -136,6 +139,14 @@ def _decisive_without_spread(n: int, level: float) -> bool:
     """Whether ``n`` equal values are enough units to decide: the exact two-sided sign
     test of n values all on one side, 2**(1 - n), must be below ``1 - level``."""
     return 2.0 ** (1 - n) < 1 - level
+
+
+def _units_without_spread(level: float) -> int:
+    """The fewest equal values that decide at ``level`` (6 at 95%)."""
+    n = 2
+    while not _decisive_without_spread(n, level):
+        n += 1
+    return n
 
 
 def combine(verdicts: Iterable[str]) -> str:
@@ -170,8 +181,9 @@ class Evidence:
 
     def __post_init__(self):
         # Evidence can be built by hand; it must still be evidence the rule can decide.
-        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 2:
+        if positive_int(self.n, "n") < 2:
             raise ValueError(f"evidence needs n >= 2 units, got n = {self.n!r}")
+        object.__setattr__(self, "n", int(self.n))  # frozen; a plain int for the JSON
         _check_level(self.level)
         one_of(self.direction, "direction", DIRECTIONS)
         number(self.null, "null")
@@ -212,16 +224,16 @@ class Evidence:
         return f"{self.estimate:.3g} [{lo:.3g}, {hi:.3g}] (n = {self.n})"
 
 
-def _rule(direction: str, null: float, margin: float | None, what: str) -> str:
+def _rule(direction: str, null: float, margin: float | None, what: str, level: float = 0.95) -> str:
     side, other = (">", "<=") if direction == "greater" else ("<", ">=")
-    if margin is None:
+    if not margin:
         text = f"holds if the whole CI of {what} is {side} {null:g}; does not hold if it is wholly on the other side"
     else:
         line = null + margin if direction == "greater" else null - margin
         text = (f"holds if the whole CI of {what} is {side} {line:g} (an effect of at least the margin {margin:g} "
                 f"that matters); does not hold if the whole CI is {other} {line:g} (too small to matter, or the "
                 f"other way)")
-    return text + "; else inconclusive (also when the values have no spread and n < 6)"
+    return text + f"; else inconclusive (also when the values have no spread and n < {_units_without_spread(level)})"
 
 
 def one_sample(values, *, direction: str, null: float = 0.0, margin: float | None = None,
@@ -248,7 +260,8 @@ def one_sample(values, *, direction: str, null: float = 0.0, margin: float | Non
     null = number(null, "null")
     if margin is not None:
         margin = number(margin, "margin", minimum=0.0)
-    seed = nonnegative_int(seed, "seed")
+    if method == "bootstrap":
+        seed = nonnegative_int(seed, "seed")
     x = _finite_vector(values, "values")
     level = _check_level(level)
     if method == "t":
@@ -259,7 +272,7 @@ def one_sample(values, *, direction: str, null: float = 0.0, margin: float | Non
         method_text = f"percentile bootstrap, {resamples} resamples, seed {seed}"
     return Evidence(estimate=float(x.mean()), ci=(float(ci[0]), float(ci[1])), level=level, n=int(x.size),
                     null=float(null), direction=direction, method=method_text,
-                    rule=_rule(direction, null, margin, what),
+                    rule=_rule(direction, null, margin, what, level),
                     margin=None if margin is None else float(margin), sign_test_p=sign_test(x, null))
 
 

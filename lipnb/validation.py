@@ -95,8 +95,9 @@ def numpy_rng(rng, name: str = "rng"):
     return rng
 
 
-def batch(x, name: str = "x") -> np.ndarray:
-    """``x`` as a finite float32 numpy batch ``(n, ...)`` with ``n >= 1``.
+def batch(x, name: str = "x", *, keep_dtype: bool = False) -> np.ndarray:
+    """``x`` as a finite float32 numpy batch ``(n, ...)`` with ``n >= 1`` (with
+    ``keep_dtype``, in its own dtype: float64 inputs of a float64 model stay exact).
 
     A single example without its batch axis is an error, not a guess: per-example norms
     would otherwise run over its features.
@@ -105,9 +106,11 @@ def batch(x, name: str = "x") -> np.ndarray:
     if arr.ndim < 2 or len(arr) == 0:
         raise ValueError(f"{name} must be a non-empty batch (rank >= 2; one example: {name}[None]), "
                          f"got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} has non-finite entries")
-    return arr.astype(np.float32, copy=False)
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    return arr if keep_dtype else arr.astype(np.float32, copy=False)
 
 
 def labels(y, n: int, name: str = "y", *, dtype=None) -> np.ndarray:

@@ -108,10 +108,23 @@ def test_zero_variance_decides_only_with_enough_units():
     assert stats.paired_comparison([0.5] * 6, [1.0] * 6, direction="greater").verdict == "does not hold"
 
 
+def test_margin_zero_is_no_margin_and_the_rule_names_its_units():
+    for ci in ([-1.0, 0.0], [0.0, 0.2], [0.1, 0.2], [-0.2, -0.1]):
+        assert stats.decide(ci, 0.0, "greater", margin=0.0) == stats.decide(ci, 0.0, "greater")
+    assert "n < 6" in stats.one_sample([1.0, 2.0, 3.0], direction="greater").rule
+    assert "n < 8" in stats.one_sample([1.0, 2.0, 3.0], direction="greater", level=0.99).rule
+    for n, level, want in ((7, 0.99, "inconclusive"), (8, 0.99, "holds"), (5, 0.9, "holds")):
+        assert stats.paired_comparison([1.0] * n, [0.5] * n, direction="greater", level=level).verdict == want
+    # the seed matters only to the bootstrap
+    assert stats.one_sample([1.0, 1.1, 0.9, 1.05], direction="greater", seed=None).verdict == "holds"
+
+
 def test_hand_built_evidence_is_checked():
     good = dict(estimate=0.15, ci=(0.1, 0.2), level=0.95, n=5, null=0.0, direction="greater", method="hand",
                 rule="r")
     assert stats.Evidence(**good).verdict == "holds"
+    numpy_n = stats.Evidence(**{**good, "n": np.int64(5)})
+    assert numpy_n.n == 5 and type(numpy_n.n) is int
     for bad, match in ((dict(n=1), "n >= 2"), (dict(estimate=5.0), "interval"), (dict(level=1.2), "level"),
                        (dict(null=float("nan")), "null"), (dict(direction="up"), "direction"),
                        (dict(margin=-0.1), "margin"), (dict(ci=(0.1, float("inf"))), "ci")):
