@@ -222,9 +222,11 @@ fig.suptitle(f"l2 sweep on digits (mean ± std over {len(seeds)} paired units)")
 
 # %%
 def per_seed_spearman(values):
-    """Rank correlation between lambda and a metric, one per seed."""
-    ranks = lambda a: np.argsort(np.argsort(a))  # noqa: E731
-    return np.array([np.corrcoef(ranks(l2_grid), ranks(values[:, j]))[0, 1] for j in range(values.shape[1])])
+    """Rank correlation between lambda and a metric, one per seed (tied values share their
+    average rank, as Spearman's coefficient defines it)."""
+    from scipy.stats import rankdata
+
+    return np.array([np.corrcoef(rankdata(l2_grid), rankdata(values[:, j]))[0, 1] for j in range(values.shape[1])])
 
 rho = {k: per_seed_spearman(metrics[k]) for k in ("upper_bound", "sensitivity")}
 display(run.claim(
